@@ -1,0 +1,25 @@
+"""Writes generator.pt and discriminator.pt (plain state dicts) into the run folder when training ends."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """Write to a temp file and rename: a kill mid-write never leaves a truncated file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+class ExportWeights(L.Callback):
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = Path(output_dir)
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(pl_module.generator.state_dict(), self.output_dir / "generator.pt")
+        atomic_torch_save(pl_module.discriminator.state_dict(), self.output_dir / "discriminator.pt")

@@ -1,0 +1,63 @@
+"""Fixed-noise sample grids: to TensorBoard every N batches, to samples/*.png, and a GIF at the end."""
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from PIL import Image
+
+from src.sampling import grid, sample, save_grid
+
+
+class SampleGrids(L.Callback):
+    def __init__(self, output_dir: str, every_n_batches: int = 500, nrow: int = 8, gif_ms_per_frame: int = 300) -> None:
+        self.samples_dir = Path(output_dir) / "samples"
+        self.gif_path = Path(output_dir) / "training_progress.gif"
+        self.every_n_batches = every_n_batches
+        self.nrow = nrow
+        self.gif_ms_per_frame = gif_ms_per_frame
+
+    @staticmethod
+    def _tensorboard(trainer: L.Trainer):
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                return logger.experiment
+        return None
+
+    def _snapshot(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str) -> None:
+        images = sample(pl_module.generator, pl_module.fixed_noise)
+        step = pl_module.batches_done
+        if (tb := self._tensorboard(trainer)) is not None:
+            tb.add_image("samples/fixed_noise", grid(images, self.nrow), global_step=step)
+        save_grid(images, self.samples_dir / png_name, self.nrow)
+
+    @rank_zero_only
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if (tb := self._tensorboard(trainer)) is not None and hasattr(datamodule, "example_batch"):
+            real = datamodule.example_batch(pl_module.fixed_noise.size(0))
+            tb.add_image("samples/real", grid(real, self.nrow), global_step=0)
+        if pl_module.batches_done == 0:
+            self._snapshot(trainer, pl_module, "batch_0000000.png")
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = pl_module.batches_done
+        if self.every_n_batches > 0 and step % self.every_n_batches == 0:
+            self._snapshot(trainer, pl_module, f"batch_{step:07d}.png")
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._snapshot(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The GIF is built from the PNGs on disk, so a resumed run's GIF covers the whole training."""
+        paths = sorted(self.samples_dir.glob("batch_*.png")) + sorted(self.samples_dir.glob("epoch_*.png"))[-1:]
+        if not paths:
+            return
+        frames = [Image.open(p).convert("RGB") for p in paths]
+        frames[0].save(
+            self.gif_path, save_all=True, append_images=frames[1:], duration=self.gif_ms_per_frame, loop=0
+        )

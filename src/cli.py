@@ -1,0 +1,56 @@
+"""What every command-line entry point shares: a config tree at start, and one-line errors for user mistakes."""
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import rich
+import rich.syntax
+import rich.tree
+from omegaconf import DictConfig, OmegaConf
+
+from src.errors import UserError
+
+T = TypeVar("T")
+FIRST = ("model", "data", "trainer", "callbacks", "logger", "paths")
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    tree = rich.tree.Tree("config", guide_style="dim")
+    keys = [k for k in FIRST if k in cfg] + [k for k in cfg if k not in FIRST and k != "hydra"]
+    for key in keys:
+        value = cfg[key]
+        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
+        tree.add(str(key), style="bold").add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
+    rich.print(tree)
+
+
+def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
+    """The resolved config beside the run (Hydra's .hydra/config.yaml keeps the unresolved one)."""
+    path = Path(output_dir) / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path
+
+
+def user_error_in(err: BaseException) -> UserError | None:
+    """Hydra wraps errors raised while instantiating; find ours in the chain."""
+    while err is not None:
+        if isinstance(err, UserError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
+    """Run fn; a UserError anywhere in the chain exits with one line (HYDRA_FULL_ERROR=1 shows the traceback)."""
+    try:
+        return fn(cfg)
+    except Exception as err:
+        user_error = user_error_in(err)
+        if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"Error: {user_error}", file=sys.stderr)
+        sys.exit(2)

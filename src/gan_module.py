@@ -1,0 +1,102 @@
+"""The adversarial training step: n_critic discriminator updates, then one generator update, per batch."""
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from torch import nn
+
+from src.errors import UserError
+from src.losses import discriminator_loss, generator_loss
+
+
+class GAN(L.LightningModule):
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        z_dim: int,
+        image_size: int,
+        channels: int,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: Sequence[float] = (0.5, 0.999),
+        n_critic: int = 1,
+        num_fixed: int = 64,
+        fixed_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
+                           "model.num_fixed": num_fixed, "model.z_dim": z_dim}.items():
+            if value <= 0:
+                raise UserError(f"{key} must be positive, got {value}")
+        self.save_hyperparameters(ignore=["generator", "discriminator"])
+        self.hparams.betas = tuple(float(b) for b in betas)  # a plain tuple keeps checkpoints loadable
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        noise = torch.randn(num_fixed, z_dim, generator=torch.Generator().manual_seed(fixed_seed))
+        self.register_buffer("fixed_noise", noise)
+        self._check_shapes()
+
+    @property
+    def steps_per_batch(self) -> int:
+        """Optimizer steps per batch; Lightning's global_step counts every one of them."""
+        return self.hparams.n_critic + 1
+
+    @property
+    def batches_done(self) -> int:
+        return self.trainer.global_step // self.steps_per_batch
+
+    def sample_noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.hparams.z_dim, device=self.device)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> dict[str, torch.Tensor]:
+        real = batch[0]
+        opt_g, opt_d = self.optimizers()
+        for _ in range(self.hparams.n_critic):
+            with self.toggled_optimizer(opt_d):  # G is frozen here, so G(z) builds no graph
+                real_logits = self.discriminator(real)
+                fake_logits = self.discriminator(self.generator(self.sample_noise(real.size(0))))
+                d_loss = discriminator_loss(real_logits, fake_logits)
+                opt_d.zero_grad(set_to_none=True)
+                self.manual_backward(d_loss)
+                opt_d.step()
+        with self.toggled_optimizer(opt_g):
+            g_loss = generator_loss(self.discriminator(self.generator(self.sample_noise(real.size(0)))))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+
+        d_real, d_fake = torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()
+        self.log_dict({"loss/g": g_loss, "loss/d": d_loss}, prog_bar=True)
+        self.log_dict({"D(x)": d_real, "D(G(z))": d_fake})
+        return {"loss_g": g_loss.detach(), "loss_d": d_loss.detach()}
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        betas = self.hparams.betas
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas)
+        return [opt_g, opt_d]
+
+    @torch.no_grad()
+    def _check_shapes(self) -> None:
+        """Fail at construction, in one line, when G and D don't fit the configured image shape."""
+        expected = (self.hparams.channels, self.hparams.image_size, self.hparams.image_size)
+        was_training = self.training
+        self.eval()
+        try:
+            images = self.generator(self.fixed_noise[:2])
+            logits = self.discriminator(torch.zeros(2, *expected))
+        except RuntimeError as err:
+            raise UserError(f"generator/discriminator do not fit images of shape {expected}: {err}") from err
+        finally:
+            self.train(was_training)
+        if tuple(images.shape[1:]) != expected or tuple(logits.shape) != (2,):
+            raise UserError(
+                f"generator makes {tuple(images.shape[1:])} images and discriminator returns "
+                f"{tuple(logits.shape)} for a batch of 2; expected {expected} and (2,)"
+            )

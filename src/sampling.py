@@ -1,0 +1,46 @@
+"""Turning generator outputs into pictures: uint8 conversion, grids, batched sampling."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.utils import make_grid, save_image
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> [0, 255] uint8, rounding to nearest."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
+    """A (C, H, W) float grid in [0, 1] for TensorBoard or PNG."""
+    return make_grid(images.float().clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid(images, nrow), path)
+    return path
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, noise: torch.Tensor) -> torch.Tensor:
+    """G(noise) in eval mode (BatchNorm running stats), restoring the caller's mode."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        return generator(noise)
+    finally:
+        generator.train(was_training)
+
+
+def sample_in_batches(
+    generator: nn.Module, num_samples: int, z_dim: int, batch_size: int, device: torch.device, seed: int
+) -> Iterator[torch.Tensor]:
+    """Yield uint8 sample batches on the CPU; memory stays at one batch however large num_samples is."""
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    for start in range(0, num_samples, batch_size):
+        n = min(batch_size, num_samples - start)
+        noise = torch.randn(n, z_dim, generator=rng).to(device)
+        yield to_uint8(sample(generator, noise)).cpu()

@@ -1,0 +1,31 @@
+"""Train a GAN: `python -m src.train model=dcgan data=mnist` (see conf/train.yaml for every group)."""
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from src.cli import print_config_tree, run_cli, save_config
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    print_config_tree(cfg)
+    save_config(cfg, cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+
+    model = hydra.utils.instantiate(cfg.model)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    callbacks = [hydra.utils.instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    loggers = [hydra.utils.instantiate(c) for c in cfg.get("logger", {}).values()]
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> dict[str, float]:
+    return run_cli(train, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import hydra
 import rich
 import rich.syntax
 import rich.tree
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import UserError
@@ -42,6 +44,17 @@ def user_error_in(err: BaseException) -> UserError | None:
             return err
         err = err.__cause__ or err.__context__
     return None
+
+
+def instantiate(cfg: DictConfig, **kwargs):
+    """hydra.utils.instantiate, re-raising a UserError from the target instead of Hydra's wrapper."""
+    try:
+        return hydra.utils.instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        user_error = user_error_in(err)
+        if user_error is None:
+            raise
+        raise user_error from None
 
 
 def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:

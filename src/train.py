@@ -4,7 +4,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from src.cli import print_config_tree, run_cli, save_config
+from src.cli import instantiate, print_config_tree, run_cli, save_config
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -12,11 +12,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     save_config(cfg, cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
 
-    model = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    callbacks = [hydra.utils.instantiate(c) for c in cfg.get("callbacks", {}).values()]
-    loggers = [hydra.utils.instantiate(c) for c in cfg.get("logger", {}).values()]
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    model = instantiate(cfg.model)
+    datamodule = instantiate(cfg.data)
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

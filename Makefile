@@ -11,7 +11,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,sweeps]'
 	touch $(STAMP)
 
 train: install  ## the default job: dcgan on MNIST, ~10 min on 2 CPU cores; extra overrides via ARGS="..."

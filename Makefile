@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: install train test lint generate tensorboard clean
+.PHONY: install train test lint generate tensorboard bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ lint: install
 
 generate: install  ## make generate ARGS="ckpt_path=outputs/<date>/<time> num_samples=64"
 	$(PY) -m src.generate $(ARGS)
+
+bench: install  ## training throughput, project vs plain PyTorch -> benchmarks/train.md
+	PYTHONPATH=. $(PY) benchmarks/bench_train.py
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs

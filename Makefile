@@ -5,13 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: install train test lint generate tensorboard clean
+.PHONY: install train test lint generate tensorboard bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,sweeps]'
 	touch $(STAMP)
 
 train: install  ## the default job: dcgan on MNIST, ~10 min on 2 CPU cores; extra overrides via ARGS="..."
@@ -25,6 +25,9 @@ lint: install
 
 generate: install  ## make generate ARGS="ckpt_path=outputs/<date>/<time> num_samples=64"
 	$(PY) -m src.generate $(ARGS)
+
+bench: install  ## training throughput, project vs plain PyTorch -> benchmarks/train.md
+	PYTHONPATH=. $(PY) benchmarks/bench_train.py
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -24,6 +24,7 @@ class GAN(L.LightningModule):
         n_critic: int = 1,
         num_fixed: int = 64,
         fixed_seed: int = 0,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
@@ -38,6 +39,15 @@ class GAN(L.LightningModule):
         noise = torch.randn(num_fixed, z_dim, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_noise", noise)
         self._check_shapes()
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.compile:  # in place: the modules keep their own state_dict keys (no `_orig_mod.`)
+            self.generator.compile()
+            self.discriminator.compile()
+
+    def on_fit_start(self) -> None:
+        if self.trainer.world_size > 1:  # every rank was seeded alike: give each its own noise stream
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
 
     @property
     def steps_per_batch(self) -> int:

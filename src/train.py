@@ -5,9 +5,11 @@ import lightning as L
 from omegaconf import DictConfig
 
 from src.cli import instantiate, print_config_tree, run_cli, save_config
+from src.launch_checks import check_multirun_ddp
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    check_multirun_ddp(cfg)
     print_config_tree(cfg)
     save_config(cfg, cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)

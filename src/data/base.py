@@ -21,6 +21,20 @@ from src.data.memory_cache import load_or_build
 from src.errors import UserError
 
 
+def per_item_transform(image_size: int, channels: int, native_channels: int) -> transforms.Compose:
+    """PIL image -> float tensor in [-1, 1]: the reference that BatchTransform reproduces batch-wise."""
+    steps: list = []
+    if channels != native_channels:
+        steps.append(transforms.Grayscale(num_output_channels=channels))
+    steps += [
+        transforms.Resize(image_size),
+        transforms.CenterCrop(image_size),
+        transforms.ToTensor(),
+        transforms.Normalize([0.5] * channels, [0.5] * channels),
+    ]
+    return transforms.Compose(steps)
+
+
 class ImageDataModule(L.LightningDataModule):
     native_channels: int = 1  # what the files hold; `channels` may ask for the other mode
     name: str = "dataset"
@@ -76,16 +90,7 @@ class ImageDataModule(L.LightningDataModule):
 
     # --- shared ----------------------------------------------------------------------------------------------------
     def transform(self) -> transforms.Compose:
-        steps: list = []
-        if self.channels != self.native_channels:
-            steps.append(transforms.Grayscale(num_output_channels=self.channels))
-        steps += [
-            transforms.Resize(self.image_size),
-            transforms.CenterCrop(self.image_size),
-            transforms.ToTensor(),
-            transforms.Normalize([0.5] * self.channels, [0.5] * self.channels),
-        ]
-        return transforms.Compose(steps)
+        return per_item_transform(self.image_size, self.channels, self.native_channels)
 
     @property
     def cache_path(self) -> Path:

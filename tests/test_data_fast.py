@@ -139,6 +139,18 @@ def test_resumed_loader_yields_exactly_the_remaining_batches(data_dir: Path, in_
     assert all(torch.equal(a, b) for a, b in zip(resumed, uninterrupted[k:], strict=True))
 
 
+def test_overfit_debugging_gets_the_same_unshuffled_batches_every_epoch(data_dir: Path) -> None:
+    dm = make(MNISTDataModule, data_dir)
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=1, overfit_batches=4,
+                                 strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    loader = dm.train_dataloader()
+    firsts = []
+    for epoch in (0, 1):
+        loader.sampler.set_epoch(epoch)
+        firsts.append(next(iter(loader))[0])
+    assert torch.equal(firsts[0], firsts[1]) and torch.equal(firsts[0], dm.images[:8])
+
+
 def test_per_item_workers_follow_the_planned_order_across_epochs(data_dir: Path) -> None:
     in_process = make(MNISTDataModule, data_dir, in_memory=False)
     loader = make(MNISTDataModule, data_dir, in_memory=False, num_workers=1).train_dataloader()  # one worker, kept

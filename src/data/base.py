@@ -121,7 +121,8 @@ class ImageDataModule(L.LightningDataModule):
     def train_dataloader(self) -> ResumableLoader:
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochBatches(self.num_images, self.batch_size, self.seed, rank, world_size)
+        overfit = getattr(trainer, "overfit_batches", 0) > 0  # debug=overfit: the same first batches every epoch
+        sampler = EpochBatches(self.num_images, self.batch_size, self.seed, rank, world_size, shuffle=not overfit)
         if len(sampler) == 0:
             raise UserError(
                 f"{self.name} has {self.num_images} training images, too few for {world_size} devices × "

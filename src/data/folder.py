@@ -65,8 +65,8 @@ class FolderDataModule(ImageDataModule):
 
     name = "image folder"
 
-    def __init__(self, path: str, image_size: int, channels: int = 3, **kwargs) -> None:
-        super().__init__(data_dir=path, image_size=image_size, channels=channels, in_memory=False, **kwargs)
+    def __init__(self, path: str, image_size: int, channels: int = 3, in_memory: bool = False, **kwargs) -> None:
+        super().__init__(data_dir=path, image_size=image_size, channels=channels, in_memory=in_memory, **kwargs)
         self.native_channels = channels  # PIL's convert() gives the asked mode; no Grayscale step needed
 
     def ensure_files(self) -> str:

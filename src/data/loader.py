@@ -20,11 +20,13 @@ class EpochBatches:
     world_size-th index from position r; then full batches only (BatchNorm GANs dislike a tiny last batch).
     """
 
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True
+    ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside world size {world_size}")
         self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.shuffle = rank, world_size, shuffle
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -35,8 +37,10 @@ class EpochBatches:
 
     def indices(self) -> torch.Tensor:
         """(len(self), batch_size) int64 indices of this rank's batches in the current epoch."""
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(self.size, generator=generator)
+        if self.shuffle:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.size)
         shard = order[self.rank : (self.size // self.world_size) * self.world_size : self.world_size]
         return shard[: len(self) * self.batch_size].view(len(self), self.batch_size)
 

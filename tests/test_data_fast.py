@@ -139,6 +139,15 @@ def test_resumed_loader_yields_exactly_the_remaining_batches(data_dir: Path, in_
     assert all(torch.equal(a, b) for a, b in zip(resumed, uninterrupted[k:], strict=True))
 
 
+def test_state_after_the_next_epoch_is_announced_points_at_its_start(data_dir: Path) -> None:
+    loader = make(MNISTDataModule, data_dir).train_dataloader()
+    for _ in loader:  # all of epoch 0
+        pass
+    assert loader.state_dict()["epoch"] == 0 and loader.state_dict()["batches_done"] == 8
+    loader.sampler.set_epoch(1)  # Lightning announces epoch 1; a checkpoint now must not skip it
+    assert loader.state_dict()["epoch"] == 1 and loader.state_dict()["batches_done"] == 0
+
+
 def test_overfit_debugging_gets_the_same_unshuffled_batches_every_epoch(data_dir: Path) -> None:
     dm = make(MNISTDataModule, data_dir)
     dm.trainer = SimpleNamespace(global_rank=0, world_size=1, overfit_batches=4,

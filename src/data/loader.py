@@ -58,8 +58,8 @@ class InMemoryBatches:
 
     def iterate(self, batches: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         batches = batches.to(self.images.device)
-        for index in batches:
-            yield self.images[index], self.labels[index]
+        for index in batches:  # index_select: much faster than images[index] for uint8 on the CPU
+            yield self.images.index_select(0, index), self.labels.index_select(0, index)
 
 
 class _Planned:
@@ -100,8 +100,8 @@ class ResumableLoader:
     def __init__(self, sampler: EpochBatches, source: BatchSource) -> None:
         self.sampler = sampler  # the attribute name Lightning looks for to call set_epoch() each epoch
         self.source = source
-        self._done = 0  # batches handed out in the epoch being iterated
-        self._resume: tuple[int, int] | None = None  # (epoch, batches already done) from a checkpoint
+        self._position = (sampler.epoch, 0)  # (epoch, batches handed out in it)
+        self._resume_from: tuple[int, int] | None = None  # a position loaded from a checkpoint
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -109,17 +109,21 @@ class ResumableLoader:
     def __iter__(self) -> Iterator[Any]:
         # A generator: this body runs at the first next(), after Lightning's set_epoch() for the epoch.
         epoch = self.sampler.epoch
-        start = self._resume[1] if self._resume is not None and self._resume[0] == epoch else 0
-        self._resume = None
-        self._done = start
-        for batch in self.source.iterate(self.sampler.indices()[start:]):
-            self._done += 1
+        resume, self._resume_from = self._resume_from, None
+        done = resume[1] if resume is not None and resume[0] == epoch else 0
+        self._position = (epoch, done)
+        for batch in self.source.iterate(self.sampler.indices()[done:]):
+            done += 1
+            self._position = (epoch, done)
             yield batch
 
     def state_dict(self) -> dict[str, int]:
+        epoch, done = self._position
+        if self.sampler.epoch != epoch:  # a new epoch was announced by set_epoch() but not started yet
+            epoch, done = self.sampler.epoch, 0
         s = self.sampler
-        return {"epoch": s.epoch, "batches_done": self._done, "seed": s.seed, "size": s.size,
-                "batch_size": s.batch_size, "world_size": s.world_size}
+        return {"epoch": epoch, "batches_done": done, "seed": s.seed, "size": s.size, "batch_size": s.batch_size,
+                "world_size": s.world_size}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         s = self.sampler
@@ -136,5 +140,4 @@ class ResumableLoader:
         if done >= len(self):  # saved at the end of an epoch: the next one starts from its beginning
             epoch, done = epoch + 1, 0
         s.set_epoch(epoch)
-        self._done = done
-        self._resume = (epoch, done)
+        self._position = self._resume_from = (epoch, done)

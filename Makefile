@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: install train test lint generate tensorboard bench clean
+.PHONY: install train test lint generate tensorboard bench bench-data data-fashion clean
 
 install: $(STAMP)
 
@@ -27,7 +27,18 @@ generate: install  ## make generate ARGS="ckpt_path=outputs/<date>/<time> num_sa
 	$(PY) -m src.generate $(ARGS)
 
 bench: install  ## training throughput, project vs plain PyTorch -> benchmarks/train.md
-	PYTHONPATH=. $(PY) benchmarks/bench_train.py
+	PYTHONPATH=. $(PY) benchmarks/bench_train.py $(ARGS)
+
+bench-data: install  ## images/s of the data path per dataset and mode -> benchmarks/data.md; flags via ARGS="--help"
+	$(PY) -m benchmarks.bench_data $(ARGS)
+
+# Fashion-MNIST offline: Debian's package puts the four IDX .gz files in /usr/share/datasets/fashion-mnist,
+# where data=fashion_mnist finds them (data.source_dir).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+data-fashion:
+	@command -v apt-get >/dev/null || { echo "no apt-get here: put the four Fashion-MNIST IDX .gz files in data/FashionMNIST/raw"; exit 1; }
+	@apt-cache policy dataset-fashion-mnist | grep -q 'Candidate: [0-9]' || { echo "apt knows no dataset-fashion-mnist: run '$(strip $(SUDO) apt-get update)' and retry (the package is in Debian's main archive, e.g. bookworm)"; exit 1; }
+	$(SUDO) apt-get install -y dataset-fashion-mnist
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs

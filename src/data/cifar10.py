@@ -4,8 +4,9 @@ import contextlib
 import io
 import pickle
 from pathlib import Path
+from typing import Any
 
-from torch.utils.data import Dataset
+import torch
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.utils import extract_archive
 
@@ -39,15 +40,22 @@ class _CIFAR10(CIFAR10):
 
 class CIFAR10DataModule(ImageDataModule):
     name = "CIFAR-10"
+    cache_name = "cifar10"
     native_channels = 3
 
     def __init__(self, *args, verify_checksums: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.verify_checksums = verify_checksums
+        if not verify_checksums:  # a cache of unchecked files must never stand in for checked ones
+            self.cache_name = "cifar10_unverified"
 
     @property
     def folder(self) -> Path:
         return self.data_dir / CIFAR10.base_folder
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.folder
 
     def ensure_files(self) -> str:
         if self.folder.is_dir():
@@ -66,14 +74,15 @@ class CIFAR10DataModule(ImageDataModule):
                 f"place {ARCHIVE} (from {URL}) at {archive}, or its extracted folder at {self.folder}"
             ) from err
 
-    def make_dataset(self, train: bool) -> Dataset:
+    def make_dataset(self, transform: Any) -> CIFAR10:
         try:
-            return _CIFAR10(
-                self.data_dir, train=train, transform=self.transform(), verify_checksums=self.verify_checksums
-            )
+            return _CIFAR10(self.data_dir, train=True, transform=transform, verify_checksums=self.verify_checksums)
         except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
             raise UserError(
                 f"CIFAR-10 files in {self.folder} are incomplete or fail their md5 check: "
                 f"replace them with a fresh copy of {ARCHIVE}"
             ) from err
 
+    def decode_all(self) -> tuple[torch.Tensor, torch.Tensor]:
+        dataset = self.make_dataset(None)  # torchvision unpickles the batches into one uint8 N×H×W×C array
+        return torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(dataset.targets)

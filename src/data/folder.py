@@ -1,0 +1,95 @@
+"""Any folder of images (nested or flat, with or without class subfolders): how a user trains on their own domain."""
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from src.data.base import ImageDataModule
+from src.errors import UserError
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def find_images(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
+def is_readable(path: Path) -> bool:
+    """A cheap check that PIL can parse the file (header, and chunk CRCs for PNG) without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception:  # PIL raises many types for broken files (OSError, SyntaxError, ValueError, struct.error...)
+        return False
+
+
+class ImageFiles(Dataset):
+    """Images converted to `mode` ("RGB" or "L"); label = index of the top-level subfolder (0 when flat).
+
+    A file that passed the setup check but still fails to decode (e.g. a truncated JPEG) is replaced by the next
+    readable one, with a warning, so a bad file never stops an epoch.
+    """
+
+    def __init__(self, root: Path, files: list[Path], mode: str, transform: Callable | None = None) -> None:
+        self.files, self.mode, self.transform = files, mode, transform
+        top = [p.relative_to(root).parts for p in files]
+        classes = sorted({parts[0] for parts in top if len(parts) > 1})
+        self.labels = [classes.index(parts[0]) if len(parts) > 1 else 0 for parts in top]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> Image.Image:
+        with Image.open(self.files[index]) as image:
+            return image.convert(self.mode)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        for offset in range(len(self.files)):
+            i = (index + offset) % len(self.files)
+            try:
+                image = self.load(i)
+            except Exception as err:  # see is_readable
+                warnings.warn(f"skipping unreadable image {self.files[i]} ({err})", stacklevel=2)
+                continue
+            return (self.transform(image) if self.transform else image), self.labels[i]
+        raise UserError(f"none of the {len(self.files)} images can be decoded any more")
+
+
+class FolderDataModule(ImageDataModule):
+    """Per-item only: the images are decoded, resized and centre-cropped in DataLoader workers."""
+
+    name = "image folder"
+
+    def __init__(self, path: str, image_size: int, channels: int = 3, in_memory: bool = False, **kwargs) -> None:
+        super().__init__(data_dir=path, image_size=image_size, channels=channels, in_memory=in_memory, **kwargs)
+        self.native_channels = channels  # PIL's convert() gives the asked mode; no Grayscale step needed
+
+    def ensure_files(self) -> str:
+        if not self.data_dir.is_dir():
+            raise UserError(f"data.path={self.data_dir} is not a folder: point it at a folder of images")
+        return ""
+
+    def make_dataset(self, transform: Callable | None) -> ImageFiles:
+        self.ensure_files()
+        files = find_images(self.data_dir)
+        if not files:
+            raise UserError(
+                f"no images ({', '.join(EXTENSIONS)}) under data.path={self.data_dir}: point it at a folder of images"
+            )
+        readable, skipped = [], []
+        for path in files:
+            (readable if is_readable(path) else skipped).append(path)
+        if not readable:
+            raise UserError(f"none of the {len(files)} image files under {self.data_dir} can be read by PIL")
+        if skipped:
+            warnings.warn(
+                f"skipping {len(skipped)} of {len(files)} image files under {self.data_dir} that PIL cannot read "
+                f"(first: {skipped[0]})",
+                stacklevel=2,
+            )
+        return ImageFiles(self.data_dir, readable, "RGB" if self.channels == 3 else "L", transform)

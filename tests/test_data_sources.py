@@ -1,0 +1,129 @@
+"""Fashion-MNIST from a Debian-layout folder of real IDX .gz files, and image folders with the faults users have."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.datasets import FashionMNIST
+
+from src.cli import instantiate
+from src.data.fashion_mnist import FashionMNISTDataModule
+from src.data.folder import FolderDataModule, ImageFiles
+from src.errors import UserError
+from src.train import train
+from tests.conftest import compose_config
+from tests.fakedata import random_digits, write_idx_gz, write_image_folder
+
+
+def fashion(data_dir: Path, source_dir: Path, **kwargs) -> FashionMNISTDataModule:
+    return FashionMNISTDataModule(str(data_dir), image_size=28, channels=1, batch_size=8, num_workers=0,
+                                  source_dir=str(source_dir), **kwargs)
+
+
+def folder(path: Path, **kwargs) -> FolderDataModule:
+    return FolderDataModule(str(path), **{"image_size": 16, "channels": 3, "batch_size": 4, "num_workers": 0,
+                                          **kwargs})
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_fashion_mnist_from_the_debian_folder(tmp_path: Path, capsys, in_memory: bool) -> None:
+    debian = write_idx_gz(tmp_path / "usr-share-datasets-fashion-mnist")
+    dm = fashion(tmp_path / "data", debian, in_memory=in_memory)
+    dm.prepare_data()
+    line = capsys.readouterr().out.strip()
+    assert "Debian" in line and str(debian) in line and "\n" not in line
+    assert (tmp_path / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    image = dm.example_batch(1)[0, 0]
+    expected, _ = random_digits(64, seed=5)  # the first training image write_idx_gz put in the .gz
+    assert torch.allclose((image + 1) * 127.5, torch.from_numpy(expected[0]).float(), atol=1e-3)
+    capsys.readouterr()
+    dm.prepare_data()
+    assert capsys.readouterr().out == ""  # already in place: nothing to say
+
+
+def test_fashion_mnist_offline_without_a_source_names_both_remedies(tmp_path: Path, monkeypatch) -> None:
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(FashionMNIST, "download", offline)
+    with pytest.raises(UserError) as err:
+        fashion(tmp_path / "data", tmp_path / "no-debian-package").prepare_data()
+    message = str(err.value)
+    assert "make data-fashion" in message and str(tmp_path / "data" / "FashionMNIST" / "raw") in message
+    assert "\n" not in message
+
+
+def test_image_folder_skips_the_corrupt_file_and_converts_grayscale(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "images")  # 10 RGB (png/JPG, nested), 1 gray png, 1 corrupt, 1 txt
+    dm = folder(root)
+    with pytest.warns(UserWarning, match=r"skipping 1 of 12 image files .*broken\.png"):
+        dm.setup("fit")
+    assert dm.num_images == 11
+    assert sorted(set(dm.train_set.labels)) == [0, 1]  # cats / dogs; the flat gray.png gets 0
+    gray = dm.train_set[dm.train_set.files.index(root / "gray.png")][0]
+    assert gray.shape == (3, 16, 16) and torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 11 // 4 and all(x.shape == (4, 3, 16, 16) for x, _ in batches)
+    assert all(x.min() >= -1 and x.max() <= 1 for x, _ in batches)
+
+
+def test_image_folder_resizes_the_shorter_side_and_crops_the_centre(tmp_path: Path) -> None:
+    stripes = np.zeros((30, 90, 3), dtype=np.uint8)  # red | green | blue thirds of a wide image
+    stripes[:, :30, 0] = stripes[:, 30:60, 1] = stripes[:, 60:, 2] = 255
+    Image.fromarray(stripes).save(tmp_path / "wide.png")
+    dm = folder(tmp_path, batch_size=1)
+    dm.setup("fit")
+    image = (dm.train_set[0][0] + 1) / 2
+    assert image.shape == (3, 16, 16)
+    # only the green third is left; its first and last columns blend with the neighbours
+    assert image[1, :, 1:-1].min() > 0.99 and image[0].mean() < 0.05 and image[2].mean() < 0.05
+
+
+def test_image_folder_in_grayscale(tmp_path: Path) -> None:
+    dm = folder(write_image_folder(tmp_path / "images"), channels=1)
+    with pytest.warns(UserWarning, match="skipping 1 of 12"):
+        dm.setup("fit")
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (4, 1, 16, 16)
+
+
+def test_a_file_that_breaks_after_the_check_is_replaced_not_fatal(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "images")
+    files = sorted(root.rglob("*.png"))[:3]
+    files[0].write_bytes(files[0].read_bytes()[:60])  # truncated after setup's check
+    dataset = ImageFiles(root, files, "RGB")
+    with pytest.warns(UserWarning, match="skipping unreadable image"):
+        image, _ = dataset[0]
+    assert image.size == Image.open(files[1]).size  # the next readable file stands in
+
+
+@pytest.mark.parametrize(
+    ("make_folder", "message"),
+    [(lambda p: p.mkdir(), "no images"), (lambda p: None, "is not a folder"),
+     (lambda p: (p.mkdir(), (p / "a.png").write_bytes(b"junk")), "none of the 1 image files")],
+)
+def test_image_folder_bad_paths_are_one_line_errors(tmp_path: Path, make_folder, message: str) -> None:
+    path = tmp_path / "images"
+    make_folder(path)
+    with pytest.raises(UserError, match=message):
+        dm = folder(path)
+        dm.prepare_data()
+        dm.setup("fit")
+
+
+def test_data_folder_without_a_path_is_a_one_line_error() -> None:
+    cfg = compose_config("train", ["data=folder"])
+    with pytest.raises(UserError, match=r"data\.path is required"):
+        instantiate(cfg.data)
+
+
+@pytest.mark.parametrize("data", ["fashion_mnist", "folder"])
+@pytest.mark.filterwarnings("ignore:skipping 1 of")
+def test_training_runs_on_fashion_mnist_and_on_an_image_folder(train_cfg, tmp_path: Path, data: str) -> None:
+    source = (f"data.source_dir={write_idx_gz(tmp_path / 'debian')}" if data == "fashion_mnist"
+              else f"data.path={write_image_folder(tmp_path / 'images', per_class=8)}")
+    cfg = train_cfg("model=dcgan", f"data={data}", source, "~logger", "~callbacks", "trainer.enable_progress_bar=false")
+    metrics = train(cfg)
+    assert np.isfinite(metrics["loss/g"]) and np.isfinite(metrics["loss/d"])

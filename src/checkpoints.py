@@ -31,28 +31,46 @@ def load_run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(config)
 
 
-def generator_state(weights: Path) -> dict[str, torch.Tensor]:
-    """The generator's state dict from generator.pt or from a Lightning checkpoint."""
+EMA_PREFIX = "ema.module."
+
+
+def samples_with_ema(run_cfg: DictConfig) -> bool:
+    """The run's own choice (model.sample_with_ema, model.ema_decay); runs from before the EMA default to it too."""
+    model = run_cfg.model
+    return bool(model.get("sample_with_ema", True)) and model.get("ema_decay", 0.999) not in (None, 0)
+
+
+def generator_state(weights: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], bool]:
+    """(state dict, whether it is the EMA) of the generator in generator.pt or in a Lightning checkpoint."""
     try:
         payload = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, not a torch file, ...
         raise UserError(f"{weights} is not a readable checkpoint ({type(err).__name__}): use another file") from err
     if isinstance(payload, dict) and "state_dict" in payload:
-        prefix = "generator."
-        return {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-    return payload
+        state = payload["state_dict"]
+        is_ema = use_ema and any(k.startswith(EMA_PREFIX) for k in state)
+        if use_ema and not is_ema:
+            print(f"note: {weights} holds no EMA generator (trained without EMA): using its raw generator")
+        prefix = EMA_PREFIX if is_ema else "generator."
+        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, is_ema
+    return payload, use_ema and weights.with_name("generator_raw.pt").is_file()
 
 
-def load_generator(path: str | Path) -> tuple[nn.Module, DictConfig, Path]:
-    """Rebuild the run's generator from its config and load its weights; returns (G, run config, weights)."""
+def load_generator(path: str | Path, use_ema: bool | None = None) -> tuple[nn.Module, DictConfig, Path, bool]:
+    """Rebuild the run's generator and load its weights: the EMA ones unless use_ema=False (None: as the run was
+    configured). Returns (G, run config, weights file, whether the weights are the EMA)."""
     run_dir, weights = resolve_run(path)
     cfg = load_run_config(run_dir)
+    use_ema = samples_with_ema(cfg) if use_ema is None else use_ema
+    if not use_ema and weights.name == "generator.pt" and weights.with_name("generator_raw.pt").is_file():
+        weights = weights.with_name("generator_raw.pt")  # generator.pt holds the EMA
     generator: nn.Module = instantiate(cfg.model.generator)
     try:
-        generator.load_state_dict(generator_state(weights))
+        state, is_ema = generator_state(weights, use_ema)
+        generator.load_state_dict(state)
     except RuntimeError as err:
         raise UserError(
             f"{weights} does not hold weights of this run's generator ({cfg.model.generator._target_}): "
             "pass the checkpoint of the run it came from"
         ) from err
-    return generator, cfg, weights
+    return generator, cfg, weights, is_ema

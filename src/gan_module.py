@@ -4,8 +4,10 @@ from collections.abc import Sequence
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from src.ema import EMA
 from src.errors import UserError
 from src.losses import discriminator_loss, generator_loss
 
@@ -25,6 +27,9 @@ class GAN(L.LightningModule):
         num_fixed: int = 64,
         fixed_seed: int = 0,
         compile: bool = False,
+        ema_decay: float | None = 0.999,
+        ema_warmup: bool = True,
+        sample_with_ema: bool = True,
     ) -> None:
         super().__init__()
         for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
@@ -39,6 +44,14 @@ class GAN(L.LightningModule):
         noise = torch.randn(num_fixed, z_dim, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_noise", noise)
         self._check_shapes()
+        if ema_decay is not None and not 0 <= ema_decay < 1:
+            raise UserError(f"model.ema_decay must be in [0, 1) (null or 0 turns the EMA off), got {ema_decay}")
+        self.ema = EMA(generator, ema_decay, ema_warmup) if ema_decay else None
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """What grids, metrics and generator.pt use: the EMA copy of G, unless model.sample_with_ema=false."""
+        return self.ema.module if self.ema is not None and self.hparams.sample_with_ema else self.generator
 
     def setup(self, stage: str) -> None:
         if self.hparams.compile:  # in place: the modules keep their own state_dict keys (no `_orig_mod.`)
@@ -80,11 +93,26 @@ class GAN(L.LightningModule):
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.generator)
 
         d_real, d_fake = torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()
         self.log_dict({"loss/g": g_loss, "loss/d": d_loss}, prog_bar=True)
         self.log_dict({"D(x)": d_real, "D(G(z))": d_fake})
         return {"loss_g": g_loss.detach(), "loss_d": d_loss.detach()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator."""
+        state = checkpoint["state_dict"]
+        has_ema = any(k.startswith("ema.") for k in state)
+        if self.ema is not None and not has_ema:
+            rank_zero_info("note: the checkpoint has no EMA generator; the EMA starts from its generator weights")
+            for key in [k for k in state if k.startswith("generator.")]:
+                state["ema.module." + key.removeprefix("generator.")] = state[key].clone()
+            state["ema.num_updates"] = torch.zeros((), dtype=torch.long)
+        elif self.ema is None and has_ema:
+            for key in [k for k in state if k.startswith("ema.")]:
+                del state[key]
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = self.hparams.betas

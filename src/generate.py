@@ -20,7 +20,7 @@ def generate(cfg: DictConfig) -> Path:
         raise UserError(f"num_samples and batch_size must be positive, got {cfg.num_samples} and {cfg.batch_size}")
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           "cpu" if cfg.device == "auto" else cfg.device)
-    generator, run_cfg, weights = load_generator(cfg.ckpt_path)
+    generator, run_cfg, weights, is_ema = load_generator(cfg.ckpt_path, cfg.get("use_ema"))
     generator.to(device)
     z_dim = int(run_cfg.model.z_dim)
 
@@ -36,7 +36,8 @@ def generate(cfg: DictConfig) -> Path:
     np.savez_compressed(out / "samples.npz", images=images)
     preview = torch.from_numpy(images[: cfg.nrow * cfg.nrow]).float() / 127.5 - 1
     save_grid(preview, out / "samples.png", cfg.nrow)
-    print(f"wrote {cfg.num_samples} samples from {weights} to {out}/samples.npz and samples.png")
+    which = "EMA" if is_ema else "raw"
+    print(f"wrote {cfg.num_samples} samples of the {which} generator in {weights} to {out}/samples.npz and samples.png")
     return out
 
 

@@ -25,8 +25,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> dict[str, float]:
-    return run_cli(train, cfg)
+def main(cfg: DictConfig) -> float | dict[str, float] | None:
+    metrics = run_cli(train, cfg)
+    name = cfg.get("optimized_metric")
+    return metrics.get(name) if name else metrics  # one number (None if never logged) for a Hydra sweeper
 
 
 if __name__ == "__main__":

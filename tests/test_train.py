@@ -66,8 +66,8 @@ def test_checkpoint_holds_fixed_noise_and_both_optimizers(finished_run: Path) ->
     assert ckpt["state_dict"]["fixed_noise"].shape == (64, 100)
     assert len(ckpt["optimizer_states"]) == 2
     assert ckpt["global_step"] == 8  # 4 batches x 2 optimizer steps
-    generator = torch.load(finished_run / "generator.pt", weights_only=True)
-    assert all(torch.equal(v, ckpt["state_dict"][f"generator.{k}"]) for k, v in generator.items())
+    generator = torch.load(finished_run / "generator.pt", weights_only=True)  # the EMA generator by default
+    assert all(torch.equal(v, ckpt["state_dict"][f"ema.module.{k}"]) for k, v in generator.items())
 
 
 @pytest.mark.parametrize("source", ["checkpoints/last.ckpt", "."])

@@ -1,4 +1,6 @@
-"""Fixed-noise sample grids: to TensorBoard every N batches, to samples/*.png, and a GIF at the end."""
+"""Fixed-noise sample grids: to TensorBoard every N batches, to samples/*.png, and a GIF at the end.
+
+The grids come from the module's sampling generator: the EMA of G by default (model.sample_with_ema)."""
 
 from pathlib import Path
 
@@ -26,7 +28,7 @@ class SampleGrids(L.Callback):
         return None
 
     def _snapshot(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str) -> None:
-        images = sample(pl_module.generator, pl_module.fixed_noise)
+        images = sample(pl_module.sampling_generator, pl_module.fixed_noise)
         step = pl_module.batches_done
         if (tb := self._tensorboard(trainer)) is not None:
             tb.add_image("samples/fixed_noise", grid(images, self.nrow), global_step=step)

@@ -1,0 +1,50 @@
+"""FID/KID/IS (and class coverage) of the sampling generator every N batches, logged as metrics/<name>.
+
+The values go to every logger (x-axis: batches) and into trainer.callback_metrics, where a
+ModelCheckpoint(monitor="metrics/fid_domain", every_n_train_steps=<same period in optimizer steps>) reads them
+to keep best.ckpt: checkpoint callbacks run after the others, so they see this batch's value."""
+
+import warnings
+
+import lightning as L
+
+from src.errors import UserError
+from src.metrics.evaluator import Evaluator, build_evaluator
+from src.metrics.settings import MetricSettings
+
+# best.ckpt is saved after the G step on purpose: those are the weights the metric just measured.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
+
+
+class QualityMetrics(L.Callback):
+    def __init__(self, settings: MetricSettings) -> None:
+        self.settings = settings
+        self.evaluator: Evaluator | None = None
+
+    @property
+    def every_n_batches(self) -> int:
+        return self.settings.every_n_batches
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Load the extractor and the real statistics up front: a missing classifier fails before training."""
+        if self.every_n_batches <= 0:
+            return
+        if self.settings.monitor not in self.settings.names():
+            raise UserError(f"metrics.monitor={self.settings.monitor} is not measured; choose one of "
+                            f"{self.settings.names()}")
+        if trainer.is_global_zero:
+            self.evaluator = build_evaluator(self.settings, trainer.datamodule, pl_module.device)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        step = pl_module.batches_done
+        if self.every_n_batches <= 0 or step % self.every_n_batches != 0:
+            return
+        values = None
+        if trainer.is_global_zero:
+            values = self.evaluator.evaluate(pl_module.sampling_generator, pl_module.hparams.z_dim)
+        values = trainer.strategy.broadcast(values, src=0)  # every rank logs the same value for the checkpoint
+        logged = {f"metrics/{name}": value for name, value in values.items()}
+        for name, value in logged.items():
+            pl_module.log(name, value, on_step=True, on_epoch=False, logger=False)
+        for logger in trainer.loggers:
+            logger.log_metrics(logged, step=step)

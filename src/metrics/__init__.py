@@ -1,0 +1,4 @@
+"""Sample quality: FID, KID and IS through torchmetrics, on Inception-v3 features or on a domain classifier's.
+
+Each image passes the extractor once; the metrics then run on those features (see scores.py). Real statistics
+are computed once per (dataset, split, resolution, extractor) and cached on disk (see reference.py)."""

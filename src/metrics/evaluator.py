@@ -1,0 +1,84 @@
+"""Sample a generator, extract features once, score them against the cached real statistics."""
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from src.errors import UserError
+from src.metrics.extractors import FeatureExtractor, load_extractor
+from src.metrics.reference import RealReference, load_reference
+from src.metrics.scores import class_coverage, frechet_distance, inception_score, kernel_distance
+from src.metrics.settings import MetricSettings
+from src.sampling import sample_in_batches
+
+
+def check_sample_count(settings: MetricSettings, num_features: int, num_samples: int,
+                       num_real: int | None = None) -> None:
+    """Fail before sampling (and before computing real statistics) when the counts can't give the metrics."""
+    if "fid" in settings.metrics and num_samples <= num_features:
+        raise UserError(
+            f"FID on {num_features}-d {settings.extractor} features needs more than {num_features} samples (the "
+            f"covariance is singular otherwise), got num_samples={num_samples}: use at least {num_features + 1}"
+            + (" (10000 or more is the standard for Inception FID)" if settings.extractor == "inception" else "")
+        )
+    smallest = min(num_samples, num_real if num_real is not None else num_samples)
+    if "kid" in settings.metrics and settings.kid_subset_size > smallest:
+        raise UserError(f"metrics.kid_subset_size={settings.kid_subset_size} is more than the {smallest} samples or "
+                        f"real images available: lower it or raise num_samples")
+    if "is" in settings.metrics and num_samples < settings.is_splits:
+        raise UserError(f"IS splits {num_samples} samples into metrics.is_splits={settings.is_splits}: "
+                        "use more samples")
+
+
+class Evaluator:
+    def __init__(self, settings: MetricSettings, extractor: FeatureExtractor, reference: RealReference,
+                 device: torch.device | str = "cpu") -> None:
+        self.settings, self.reference, self.device = settings, reference, torch.device(device)
+        self.extractor = extractor.to(self.device).eval()
+        check_sample_count(settings, extractor.num_features, settings.num_samples, len(reference.kid_features))
+        if "fid" in settings.metrics and reference.num_images <= extractor.num_features:
+            raise UserError(
+                f"the real reference has {reference.num_images} images: FID on {extractor.num_features}-d features "
+                f"needs more than {extractor.num_features} (raise metrics.num_real, or use a larger split)"
+            )
+
+    @torch.no_grad()
+    def features(self, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, logits) of uint8 image batches, on the CPU."""
+        pairs = [tuple(t.cpu() for t in self.extractor(images.to(self.device))) for images in batches]
+        return torch.cat([f for f, _ in pairs]), torch.cat([lg for _, lg in pairs])
+
+    def score_images(self, batches: Iterable[torch.Tensor]) -> dict[str, float]:
+        return self.score(*self.features(batches))
+
+    def evaluate(self, generator: nn.Module, z_dim: int, num_samples: int | None = None) -> dict[str, float]:
+        """Metrics of `num_samples` samples (default: settings.num_samples), from noise seeded by settings.seed."""
+        n = num_samples or self.settings.num_samples
+        check_sample_count(self.settings, self.extractor.num_features, n, len(self.reference.kid_features))
+        device = next(generator.parameters()).device
+        return self.score_images(sample_in_batches(generator, n, z_dim, self.settings.batch_size, device,
+                                                   self.settings.seed))
+
+    def score(self, features: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
+        s, ref, suffix = self.settings, self.reference, self.settings.suffix
+        values: dict[str, float] = {}
+        if "fid" in s.metrics:
+            values[f"fid{suffix}"] = frechet_distance(ref.fid_state, features)
+        if "kid" in s.metrics:
+            values[f"kid{suffix}"], values[f"kid{suffix}_std"] = kernel_distance(
+                ref.kid_features, features, s.kid_subsets, s.kid_subset_size, s.seed)
+        if "is" in s.metrics:
+            values[f"is{suffix}"], values[f"is{suffix}_std"] = inception_score(logits, s.is_splits, s.seed)
+        if "coverage" in s.metrics:
+            covered, kl = class_coverage(logits, ref.class_histogram, s.coverage_min_share)
+            values[f"classes_covered{suffix}"], values[f"class_kl{suffix}"] = float(covered), kl
+        return values
+
+
+def build_evaluator(settings: MetricSettings, datamodule, device: torch.device | str = "cpu") -> Evaluator:
+    """Load the extractor and the real statistics (computing and caching them the first time)."""
+    extractor = load_extractor(settings, datamodule).to(device).eval()
+    check_sample_count(settings, extractor.num_features, settings.num_samples)
+    return Evaluator(settings, extractor, load_reference(datamodule, settings, extractor, torch.device(device)),
+                     device)

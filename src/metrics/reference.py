@@ -1,0 +1,70 @@
+"""Real statistics, computed once per (dataset, split, resolution, extractor) and cached on disk.
+
+The cache holds the FID state (feature sum and outer-product sum in float64), up to KID_REFERENCE_ROWS real
+feature rows for KID (a seeded random subset of the split) and the histogram of predicted classes."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from src.callbacks.export_weights import atomic_torch_save
+from src.metrics.classifier import dataset_key
+from src.metrics.extractors import FeatureExtractor
+from src.metrics.realdata import split_dataset, uint8_batches
+from src.metrics.scores import fid_metric
+from src.metrics.settings import MetricSettings
+
+KID_REFERENCE_ROWS = 10_000
+
+
+@dataclass
+class RealReference:
+    fid_state: dict[str, torch.Tensor]
+    kid_features: torch.Tensor
+    class_histogram: torch.Tensor
+    num_images: int
+    path: Path
+
+
+def reference_path(datamodule, settings: MetricSettings, extractor: FeatureExtractor) -> Path:
+    size, channels = datamodule.image_size, datamodule.channels
+    count = settings.num_real or "all"
+    name = f"{dataset_key(datamodule.name)}_{settings.split}_{size}px{channels}ch_{extractor.cache_id}_{count}.pt"
+    return Path(datamodule.data_dir) / "metrics_cache" / name
+
+
+def load_reference(datamodule, settings: MetricSettings, extractor: FeatureExtractor,
+                   device: torch.device) -> RealReference:
+    path = reference_path(datamodule, settings, extractor)
+    if path.is_file():
+        try:
+            return RealReference(**torch.load(path, map_location="cpu", weights_only=True), path=path)
+        except Exception as err:  # truncated or from another version: compute it again
+            print(f"[metrics] ignoring unreadable cache {path} ({type(err).__name__})")
+    reference = compute_reference(datamodule, settings, extractor, device, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
+    return reference
+
+
+@torch.no_grad()
+def compute_reference(datamodule, settings: MetricSettings, extractor: FeatureExtractor, device: torch.device,
+                      path: Path) -> RealReference:
+    dataset = split_dataset(datamodule, settings.split)
+    count = min(settings.num_real or len(dataset), len(dataset))
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:count].tolist()
+    print(f"[metrics] real statistics of {datamodule.name} {settings.split} ({count} images, {extractor.kind} "
+          f"features): computed once, cached at {path}")
+    fid = fid_metric(extractor.num_features)
+    kid_rows: list[torch.Tensor] = []
+    histogram = torch.zeros(extractor.num_classes, dtype=torch.long)
+    kept = 0
+    for images, _ in uint8_batches(dataset, settings.batch_size, getattr(datamodule, "num_workers", 0), order):
+        features, logits = (t.cpu() for t in extractor(images.to(device)))
+        fid.update(features.double(), real=True)
+        if kept < KID_REFERENCE_ROWS:
+            kid_rows.append(features[: KID_REFERENCE_ROWS - kept].float())
+            kept += len(kid_rows[-1])
+        histogram += torch.bincount(logits.argmax(dim=1), minlength=extractor.num_classes)
+    return RealReference(dict(fid.metric_state), torch.cat(kid_rows), histogram, count, path)

@@ -1,0 +1,117 @@
+"""FID, KID, IS and class coverage on known feature sets, and the checks that guard them."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from src.errors import UserError
+from src.metrics.evaluator import Evaluator
+from src.metrics.extractors import FeatureExtractor
+from src.metrics.reference import RealReference
+from src.metrics.scores import class_coverage, fid_metric, frechet_distance, inception_score, kernel_distance
+from src.metrics.settings import MetricSettings
+
+DIM = 8
+
+
+def gaussian(n: int, seed: int, dim: int = DIM) -> torch.Tensor:
+    return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def fid_state(real: torch.Tensor) -> dict[str, torch.Tensor]:
+    fid = fid_metric(real.shape[1])
+    fid.update(real, real=True)
+    return dict(fid.metric_state)
+
+
+def test_fid_of_a_set_against_itself_is_zero_and_a_shift_costs_its_squared_length() -> None:
+    real = gaussian(3000, 0)
+    assert abs(frechet_distance(fid_state(real), real)) < 1e-6
+    shift = torch.full((DIM,), 0.5, dtype=torch.float64)
+    # Same covariance, means apart by `shift`: FID is exactly |shift|^2 = 8 * 0.25.
+    assert frechet_distance(fid_state(real), real + shift) == pytest.approx(2.0, rel=1e-6)
+
+
+def test_fid_grows_with_a_different_spread() -> None:
+    real = gaussian(3000, 0)
+    # Covariance 4I against I: trace(I + 4I - 2 * 2I) = DIM per unit, up to sampling noise.
+    assert frechet_distance(fid_state(real), 2 * gaussian(3000, 1)) == pytest.approx(DIM, rel=0.1)
+
+
+def test_kid_is_unbiased_around_zero_for_one_distribution() -> None:
+    estimates = [kernel_distance(gaussian(400, 2 * s), gaussian(400, 2 * s + 1), subsets=10, subset_size=200,
+                                 seed=s)[0] for s in range(6)]
+    shifted, _ = kernel_distance(gaussian(400, 0), gaussian(400, 1) + 0.5, subsets=10, subset_size=200, seed=0)
+    spread = max(abs(e) for e in estimates)
+    assert min(estimates) < 0 < max(estimates)  # a biased (V-statistic) estimator would stay above zero
+    assert spread < 0.05 * shifted
+
+
+def test_is_is_one_for_one_class_and_the_class_count_for_confident_uniform_classes() -> None:
+    one_class = torch.zeros(500, 10)
+    one_class[:, 3] = 20
+    assert inception_score(one_class, splits=5, seed=0)[0] == pytest.approx(1.0, abs=1e-6)
+    confident = torch.nn.functional.one_hot(torch.arange(500) % 10, 10).double() * 40
+    assert inception_score(confident, splits=1, seed=0)[0] == pytest.approx(10.0, rel=1e-6)  # one split: exact
+
+
+def test_class_coverage_counts_classes_and_measures_kl_to_the_real_histogram() -> None:
+    logits = torch.nn.functional.one_hot(torch.arange(300) % 3, 10).double()  # classes 0, 1, 2 only
+    covered, kl = class_coverage(logits, torch.full((10,), 100), min_share=0.1)
+    assert covered == 3 and kl == pytest.approx(math.log(10 / 3))
+    all_classes = torch.nn.functional.one_hot(torch.arange(1000) % 10, 10).double()
+    assert class_coverage(all_classes, torch.full((10,), 7), min_share=0.1) == (10, pytest.approx(0.0, abs=1e-12))
+
+
+class MeanPoolExtractor(FeatureExtractor):
+    """A tiny stand-in: 4x4 average pooling as features, the first 10 of them as logits."""
+
+    kind, num_features, num_classes, cache_id, description = "domain", 16, 10, "test", "4x4 mean pool"
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = nn.functional.adaptive_avg_pool2d(images.float() / 255, 4).flatten(1)
+        return features, features[:, :10] * 50
+
+
+def uint8_images(n: int, seed: int, brightness: int = 0) -> torch.Tensor:
+    noise = torch.randint(0, 200, (n, 1, 16, 16), generator=torch.Generator().manual_seed(seed))
+    return (noise + brightness).clamp(0, 255).to(torch.uint8)
+
+
+def evaluator_for(real: torch.Tensor, **settings) -> Evaluator:
+    extractor = MeanPoolExtractor()
+    features, logits = extractor(real)
+    histogram = torch.bincount(logits.argmax(1), minlength=10)
+    reference = RealReference(fid_state(features.double()), features, histogram, len(real), path=None)
+    defaults = {"num_samples": 400, "kid_subset_size": 200, "kid_subsets": 5, "is_splits": 4}
+    return Evaluator(MetricSettings(**(defaults | settings)), extractor, reference)
+
+
+def test_images_through_an_extractor_get_domain_names_and_sensible_values() -> None:
+    evaluator = evaluator_for(uint8_images(400, 0))
+    same = evaluator.score_images([uint8_images(400, 1)])
+    brighter = evaluator.score_images([uint8_images(400, 1, brightness=40)])
+    assert list(same) == MetricSettings().names() == [
+        "fid_domain", "kid_domain", "kid_domain_std", "is_domain", "is_domain_std", "classes_covered_domain",
+        "class_kl_domain"]
+    assert same["fid_domain"] < 0.1 * brighter["fid_domain"]
+    assert same["kid_domain"] < 0.1 * brighter["kid_domain"]
+
+
+def test_too_few_samples_for_fid_is_a_user_error_that_says_how_many() -> None:
+    with pytest.raises(UserError, match=r"needs more than 16 samples .* got num_samples=16: use at least 17"):
+        evaluator_for(uint8_images(400, 0), num_samples=16)
+    with pytest.raises(UserError, match="kid_subset_size=200 is more than the 100 samples"):
+        evaluator_for(uint8_images(400, 0), num_samples=100)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"extractor": "clip"}, "metrics.extractor must be one of"),
+    ({"extractor": "inception", "metrics": ["fid", "coverage"]}, "coverage needs the dataset's classes"),
+    ({"every_n_batches": -1}, "metrics.every_n_batches must be 0 .off. or positive"),
+])
+def test_bad_settings_are_user_errors(settings: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        MetricSettings(**settings)

@@ -1,0 +1,144 @@
+"""Metrics end to end on small MNIST files whose classes are learnable: the domain classifier CLI, the
+training callback with best.ckpt, the evaluate CLI with its cache, and the Inception path with a stand-in."""
+
+import json
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
+
+from src.data.mnist_rebuild import write_idx
+from src.errors import UserError
+from src.evaluate import evaluate
+from src.metrics.classifier import load_classifier
+from src.train import train
+from src.train_classifier import train_classifier
+from tests.conftest import compose_config
+
+# 4 x width = 16-d domain features; sample counts just above what FID/KID/IS need.
+SMALL = ["metrics.num_samples=40", "metrics.kid_subset_size=20", "metrics.kid_subsets=5", "metrics.is_splits=2",
+         "metrics.batch_size=20"]
+
+
+def write_class_patterns(data_dir: Path, n_train: int = 300, n_test: int = 100) -> None:
+    """MNIST files where class k is a bright centred square of side 4 + 2k on a noisy background."""
+    raw = data_dir / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        rng = np.random.default_rng(seed)
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        for image, k in zip(images, labels, strict=True):
+            low, high = 12 - k, 16 + k
+            image[low:high, low:high] = 255
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels.astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def classified(tmp_path_factory) -> Path:
+    """A data folder with its domain classifier trained by the CLI's own function."""
+    data_dir = tmp_path_factory.mktemp("metrics") / "data"
+    write_class_patterns(data_dir)
+    train_classifier(compose_config("train_classifier", [
+        f"paths.data_dir={data_dir}", "data.num_workers=0", "classifier.width=4", "epochs=4", "batch_size=30"]))
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def measured_run(classified: Path) -> tuple[Path, dict[str, float]]:
+    out = classified.parent / "run"
+    cfg = compose_config("train", [
+        "max_batches=4", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=2",
+        "report_every_n_batches=2", f"paths.data_dir={classified}", "metrics.every_n_batches=2", *SMALL], out)
+    return out, train(cfg)
+
+
+def test_domain_classifier_learns_the_classes(classified: Path) -> None:
+    model, info = load_classifier(classified / "classifiers" / "mnist_32_1.pt")
+    assert info["test_accuracy"] > 0.5  # chance is 0.1
+    assert model.num_features == 16 and info["test_images"] == 100
+
+
+def test_training_logs_metrics_and_keeps_the_best_checkpoint(measured_run) -> None:
+    out, final = measured_run
+    events = EventAccumulator(str(out / "tensorboard")).Reload()
+    fids = events.Scalars("metrics/fid_domain")
+    assert [e.step for e in fids] == [2, 4]  # x-axis in batches, every metrics.every_n_batches
+    assert {"metrics/kid_domain", "metrics/is_domain", "metrics/classes_covered_domain"} <= set(
+        events.Tags()["scalars"])
+    assert final["metrics/fid_domain"] == pytest.approx(fids[-1].value, rel=1e-5)
+    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    (state,) = [v for k, v in best["callbacks"].items() if "metrics/fid_domain" in k]
+    best_fid = min(fids, key=lambda e: e.value)
+    assert float(state["best_model_score"]) == pytest.approx(best_fid.value, rel=1e-5)
+    assert best["global_step"] == 2 * best_fid.step  # saved right after that evaluation (2 optimizer steps a batch)
+
+
+def test_evaluate_prints_and_writes_domain_metrics_and_reuses_the_cache(measured_run, monkeypatch, capsys) -> None:
+    out, _ = measured_run
+    ckpt = out / "checkpoints" / "last.ckpt"
+    monkeypatch.setattr("src.metrics.reference.compute_reference",
+                        lambda *a, **k: pytest.fail("the real statistics were computed during training"))
+    report = evaluate(compose_config("evaluate", [f"ckpt_path={ckpt}", "num_samples=40", *SMALL[1:]]))
+    printed = capsys.readouterr().out
+    written = json.loads((ckpt.parent / "metrics.json").read_text())
+    assert written == report and report["generator"] == "EMA"
+    names = [row["metric"] for row in written["rows"]]
+    assert names == ["fid_domain", "kid_domain", "kid_domain_std", "is_domain", "is_domain_std",
+                     "classes_covered_domain", "class_kl_domain"]
+    assert all(row["samples"] == 40 and row["reference"] == "MNIST train (300 images)" for row in written["rows"])
+    assert "fid_domain" in printed and "domain classifier mnist_32_1.pt" in printed
+    assert 0 <= report["rows"][5]["value"] <= 10
+
+
+def test_evaluate_without_a_classifier_says_how_to_train_one(measured_run, tmp_path: Path) -> None:
+    out, _ = measured_run
+    write_class_patterns(tmp_path / "data", n_train=20, n_test=10)
+    with pytest.raises(UserError, match=r"train it once with `python -m src.train_classifier data=mnist "
+                                        r"model.image_size=32 data.channels=1`"):
+        evaluate(compose_config("evaluate", [f"ckpt_path={out}", f"data_dir={tmp_path / 'data'}"]))
+
+
+class StandInInception(nn.Module):
+    """Takes torch-fidelity's constructor arguments; loads a small projection from the weights file."""
+
+    calls: list[dict] = []
+
+    def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None):
+        super().__init__()
+        StandInInception.calls.append({"name": name, "features": features_list,
+                                       "weights": feature_extractor_weights_path})
+        if feature_extractor_weights_path is None:
+            raise URLError("no network")
+        self.projection = torch.load(feature_extractor_weights_path, weights_only=True)["projection"]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert x.dtype == torch.uint8 and x.shape[1] == 3  # grayscale was repeated to RGB
+        features = nn.functional.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1) @ self.projection
+        return features, features[:, :1008]
+
+
+def test_inception_path_uses_the_given_weights_file(measured_run, tmp_path: Path, monkeypatch) -> None:
+    out, _ = measured_run
+    monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.FeatureExtractorInceptionV3", StandInInception)
+    weights = tmp_path / "weights-inception-2015-12-05-6726825d.pth"
+    torch.save({"projection": torch.randn(48, 2048, generator=torch.Generator().manual_seed(0))}, weights)
+    report = evaluate(compose_config("evaluate", [
+        f"ckpt_path={out}", "metrics=inception", f"metrics.inception_weights={weights}", "metrics.metrics=[kid,is]",
+        "num_samples=40", *SMALL[1:]]))
+    assert StandInInception.calls[-1] == {"name": "inception-v3-compat", "features": ["2048", "logits_unbiased"],
+                                          "weights": str(weights)}
+    assert [row["metric"] for row in report["rows"]] == ["kid", "kid_std", "is", "is_std"]
+    assert report["rows"][0]["extractor"].startswith("Inception-v3")
+    assert any("inception-" in p.name for p in (out.parent / "data" / "metrics_cache").iterdir())
+
+    with pytest.raises(UserError, match=r"pass metrics.inception_weights=/path/to/weights-inception-2015-12-05"):
+        evaluate(compose_config("evaluate", [f"ckpt_path={out}", "metrics=inception"]))  # offline, no file
+    with pytest.raises(UserError, match=r"needs more than 2048 samples .* got num_samples=1000"):
+        evaluate(compose_config("evaluate", [f"ckpt_path={out}", "metrics=inception", "num_samples=1000",
+                                             f"metrics.inception_weights={weights}"]))

@@ -51,7 +51,16 @@ def newest_checkpoint(folder: Path) -> tuple[Path, int] | None:
     return path, step
 
 
-def require_fits(checkpoint: dict[str, Any], model: nn.Module, path: str, key: str) -> None:
+def trained_generator(path: Path) -> str:
+    """'; its run used model.generator._target_=...' when the checkpoint sits in a run folder."""
+    config = path.parent.parent / "config.yaml"
+    if path.parent.name != "checkpoints" or not config.is_file():
+        return ""
+    target = OmegaConf.select(OmegaConf.load(config), "model.generator._target_")
+    return f"; its run used model.generator._target_={target}" if target else ""
+
+
+def require_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path, key: str) -> None:
     """The checkpoint must hold this model's tensors with these shapes (Lightning would fail deep in load)."""
     have = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -65,8 +74,8 @@ def require_fits(checkpoint: dict[str, Any], model: nn.Module, path: str, key: s
     else:
         detail = ""
     if detail:
-        raise UserError(f"{key}={path} is a checkpoint of another model ({detail}): resume with the model and "
-                        "data overrides of the run it came from")
+        raise UserError(f"{key}={path} is a checkpoint of another model ({detail}{trained_generator(Path(path))}): "
+                        "resume with the model and data settings of the run it came from")
     trained, configured = checkpoint.get("hyper_parameters", {}).get("n_critic"), model.hparams.get("n_critic")
     if trained is not None and trained != configured:
         raise UserError(f"{key}={path} was trained with model.n_critic={trained}, not {configured}: keep "

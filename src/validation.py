@@ -5,22 +5,23 @@ import os
 from numbers import Real
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import UserError
 
 
-def require_writable(folder: Path, key: str) -> None:
+def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outputs/my_run") -> None:
     """folder exists and takes files, or can be created: its nearest existing ancestor is a writable folder."""
     existing = folder.absolute()
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise UserError(f"{key}={folder} cannot be created: {existing} is a file, not a folder; "
-                        "pick another place, e.g. hydra.run.dir=outputs/my_run")
+                        f"pick another place, e.g. {example}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{key}={folder} is not writable (no write permission in {existing}): "
-                        "pick another place, e.g. hydra.run.dir=outputs/my_run")
+                        f"pick another place, e.g. {example}")
 
 
 def require_positive(cfg: DictConfig, key: str, example: str, integer: bool = False) -> None:
@@ -61,6 +62,9 @@ def validate_train_config(cfg: DictConfig) -> None:
         raise UserError(f"model.channels={model.channels} but data.channels={data.channels}: set "
                         f"data.channels={model.channels} (images are converted) and leave model.channels at "
                         "${data.channels}")
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(f"trainer.accelerator={cfg.trainer.accelerator} but no CUDA GPU is visible: use trainer=cpu "
+                        "or trainer.accelerator=auto")
     if cfg.trainer.get("enable_progress_bar") is False and "progress_bar" in (cfg.get("callbacks") or {}):
         raise UserError("trainer.enable_progress_bar=false but callbacks.progress_bar is set: turn the bar off with "
                         "~callbacks.progress_bar instead")

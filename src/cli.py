@@ -4,13 +4,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import hydra
 import rich
 import rich.syntax
 import rich.tree
 from hydra.errors import InstantiationException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -55,9 +56,23 @@ def instantiate(cfg: DictConfig, **kwargs):
         raise UserError(f"{err.full_key} is required: add {err.full_key}=... to the command line") from None
     except InstantiationException as err:
         user_error = user_error_in(err)
-        if user_error is None:
-            raise
-        raise user_error from None
+        if user_error is not None:
+            raise user_error from None
+        if isinstance(err.__cause__, MisconfigurationException):  # Lightning's word for a bad setting
+            raise UserError(f"{cfg.get('_target_')}: {err.__cause__}") from err
+        raise
+
+
+def full_error() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def exit_with(err: UserError) -> NoReturn:
+    """The one line a user sees for bad input; exit status 2 (HYDRA_FULL_ERROR=1 raises instead)."""
+    if full_error():
+        raise err
+    print(f"Error: {err}", file=sys.stderr)
+    sys.exit(2)
 
 
 def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
@@ -66,7 +81,6 @@ def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
         return fn(cfg)
     except Exception as err:
         user_error = user_error_in(err)
-        if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if user_error is None or full_error():
             raise
-        print(f"Error: {user_error}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(user_error)

@@ -1,5 +1,9 @@
-"""One exception type for mistakes a user can fix; the CLIs print it as a single line."""
+"""Exceptions for what a user can fix; the CLIs print them as a single line and exit with status 2."""
 
 
 class UserError(Exception):
     """Bad input (config value, file, combination): the message says what to change."""
+
+
+class TrainingDiverged(UserError):
+    """A loss or a weight stopped being finite: the message names the batch and the last good checkpoint."""

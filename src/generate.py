@@ -13,14 +13,28 @@ from src.checkpoints import load_generator
 from src.cli import run_cli
 from src.errors import UserError
 from src.sampling import sample_in_batches, save_grid
+from src.validation import require_positive, require_writable
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise UserError(f"device={name} is not a device: use device=auto, cpu or cuda") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name} but no CUDA GPU is visible: use device=cpu or device=auto")
+    return device
 
 
 def generate(cfg: DictConfig) -> Path:
-    if cfg.num_samples <= 0 or cfg.batch_size <= 0:
-        raise UserError(f"num_samples and batch_size must be positive, got {cfg.num_samples} and {cfg.batch_size}")
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if cfg.device == "auto" else cfg.device)
+    for key, example in (("num_samples", "64"), ("batch_size", "500"), ("nrow", "8")):
+        require_positive(cfg, key, example, integer=True)
+    device = pick_device(str(cfg.device))
     generator, run_cfg, weights, is_ema = load_generator(cfg.ckpt_path, cfg.get("use_ema"))
+    out = Path(cfg.output_dir) if cfg.output_dir else weights.parent
+    require_writable(out, "output_dir", "output_dir=samples")
     generator.to(device)
     z_dim = int(run_cfg.model.z_dim)
 
@@ -31,7 +45,6 @@ def generate(cfg: DictConfig) -> Path:
         images[start : start + len(batch)] = batch.numpy()
         start += len(batch)
 
-    out = Path(cfg.output_dir) if cfg.output_dir else weights.parent
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "samples.npz", images=images)
     preview = torch.from_numpy(images[: cfg.nrow * cfg.nrow]).float() / 127.5 - 1

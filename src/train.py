@@ -1,32 +1,43 @@
-"""Train a GAN: `python -m src.train model=dcgan data=mnist` (see conf/train.yaml for every group)."""
+"""Train a GAN: `python -m src.train model=dcgan data=mnist` (see conf/train.yaml for every group).
+Continue a run: `python -m src.train resume=outputs/<date>/<time>` (see src/resume.py)."""
+
+from pathlib import Path
 
 import hydra
 import lightning as L
 from omegaconf import DictConfig
 
+from src.checkpoints import read_checkpoint, require_fits
 from src.cli import instantiate, print_config_tree, run_cli, save_config
 from src.launch_checks import check_multirun_ddp
+from src.resume import checkpoint_to_resume, continue_run_config
+from src.validation import validate_train_config
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     check_multirun_ddp(cfg)
-    print_config_tree(cfg)
-    save_config(cfg, cfg.paths.output_dir)
+    validate_train_config(cfg)
+    ckpt_path = checkpoint_to_resume(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
     model = instantiate(cfg.model)
+    if ckpt_path is not None:
+        key = "resume" if cfg.resume else "ckpt_path"
+        require_fits(read_checkpoint(Path(ckpt_path), key), model, ckpt_path, key)
     datamodule = instantiate(cfg.data)
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    print_config_tree(cfg)
+    save_config(cfg, cfg.paths.output_dir)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | dict[str, float] | None:
-    metrics = run_cli(train, cfg)
+    metrics = run_cli(lambda c: train(continue_run_config(c)), cfg)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else metrics  # one number (None if never logged) for a Hydra sweeper
 

@@ -27,21 +27,24 @@ class SampleGrids(L.Callback):
                 return logger.experiment
         return None
 
-    def _snapshot(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str) -> None:
+    def _snapshot(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str | None) -> None:
         images = sample(pl_module.sampling_generator, pl_module.fixed_noise)
         step = pl_module.batches_done
         if (tb := self._tensorboard(trainer)) is not None:
             tb.add_image("samples/fixed_noise", grid(images, self.nrow), global_step=step)
-        save_grid(images, self.samples_dir / png_name, self.nrow)
+        if png_name is not None:
+            save_grid(images, self.samples_dir / png_name, self.nrow)
 
     @rank_zero_only
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
-        if (tb := self._tensorboard(trainer)) is not None and hasattr(datamodule, "example_batch"):
+        step = pl_module.batches_done
+        if step == 0 and (tb := self._tensorboard(trainer)) is not None and hasattr(datamodule, "example_batch"):
             real = datamodule.example_batch(pl_module.fixed_noise.size(0))
             tb.add_image("samples/real", grid(real, self.nrow), global_step=0)
-        if pl_module.batches_done == 0:
-            self._snapshot(trainer, pl_module, "batch_0000000.png")
+        # A resumed run re-logs the grid of its first step too: TensorBoard drops the killed run's points from there.
+        due = step == 0 or (self.every_n_batches > 0 and step % self.every_n_batches == 0)
+        self._snapshot(trainer, pl_module, f"batch_{step:07d}.png" if due else None)
 
     @rank_zero_only
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -1,0 +1,99 @@
+"""Continuing a run: which folder it writes to, which checkpoint it starts from, and which config it uses.
+
+`resume=<run folder>` (or `ckpt_path=<run>/checkpoints/<file>.ckpt`) continues that run in its own folder:
+- hydra.run.dir resolves to the run folder (resolver `run_dir`), so logs, checkpoints and TensorBoard stay in
+  one place; Hydra's record of this invocation goes to .hydra/resume_<time>/ (resolver `hydra_subdir`), so the
+  original .hydra/overrides.yaml is kept;
+- the config is composed again from the run's original overrides followed by the ones given now, so
+  `resume=<run>` alone continues with the same model, data and seed, and `resume=<run> max_batches=5000`
+  extends it;
+- with `resume=`, the newest checkpoint that loads is used: truncated or unreadable files are skipped.
+"""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from src.checkpoints import newest_checkpoint, read_checkpoint
+from src.cli import exit_with
+from src.errors import UserError
+from src.validation import require_writable
+
+RESUMABLE_HINT = "pass a run folder (outputs/<date>/<time>) or one of its checkpoints/*.ckpt"
+
+
+def run_of_checkpoint(path: Path) -> Path | None:
+    """The run folder holding <run>/checkpoints/<file>.ckpt, if the file sits in one made by src.train."""
+    run = path.parent.parent if path.parent.name == "checkpoints" else None
+    return run if run is not None and (run / "config.yaml").is_file() else None
+
+
+def resumed_run(resume: str | None, ckpt_path: str | None) -> Path | None:
+    """The run folder this invocation continues, or None for a new run (in a new folder)."""
+    if resume:
+        path = Path(resume)
+        return path if path.is_dir() else run_of_checkpoint(path) if path.is_file() else None
+    if ckpt_path:
+        return run_of_checkpoint(Path(ckpt_path))
+    return None
+
+
+def run_dir(resume: str | None, ckpt_path: str | None, new_dir: str) -> str:
+    """Resolver for hydra.run.dir. Hydra creates the folder before any of our code runs and would answer a
+    failure with a traceback, so an unwritable place is reported here, in one line."""
+    folder = resumed_run(resume, ckpt_path) or Path(new_dir)
+    try:
+        require_writable(folder, "hydra.run.dir")
+    except UserError as err:
+        exit_with(err)
+    return str(folder)
+
+
+def hydra_subdir(resume: str | None, ckpt_path: str | None, now: str) -> str:
+    """Resolver for hydra.output_subdir: a resumed run keeps the original .hydra/ files."""
+    return ".hydra" if resumed_run(resume, ckpt_path) is None else f".hydra/resume_{now}"
+
+
+OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)
+OmegaConf.register_new_resolver("hydra_subdir", hydra_subdir, replace=True)
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def continue_run_config(cfg: DictConfig) -> DictConfig:
+    """Inside @hydra.main: compose again from the resumed run's overrides, then the ones given now."""
+    run = resumed_run(cfg.get("resume"), cfg.get("ckpt_path"))
+    recorded = run / ".hydra" / "overrides.yaml" if run is not None else None
+    if recorded is None or not recorded.is_file():
+        return cfg
+    now = list(HydraConfig.get().overrides.task)
+    replaced = {override_key(o) for o in now} | {"resume", "ckpt_path"}
+    before = [o for o in OmegaConf.load(recorded) if override_key(o) not in replaced and not o.startswith("hydra.")]
+    return hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*before, *now])
+
+
+def checkpoint_to_resume(cfg: DictConfig) -> str | None:
+    """The checkpoint file to continue from (None: new run); one clear line when there is none to use."""
+    resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
+    if resume and ckpt_path:
+        raise UserError(f"resume={resume} and ckpt_path={ckpt_path} are both set: keep one of them")
+    if ckpt_path:
+        read_checkpoint(Path(ckpt_path), "ckpt_path")
+        return str(ckpt_path)
+    if not resume:
+        return None
+    path = Path(resume)
+    if path.is_file():
+        read_checkpoint(path, "resume")
+        return str(path)
+    if not path.is_dir():
+        raise UserError(f"resume={resume} does not exist: {RESUMABLE_HINT}")
+    found = newest_checkpoint(path / "checkpoints")
+    if found is None:
+        raise UserError(f"resume={resume} holds no readable checkpoint in {path / 'checkpoints'}: "
+                        "start a new run, or pass ckpt_path=<file> if you have one elsewhere")
+    return str(found[0])

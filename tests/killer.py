@@ -1,0 +1,33 @@
+"""Test-only callbacks, added from the command line or a test, that end training abruptly: the crashes the
+resume tests recover from. They never fire in a resumed run."""
+
+import os
+import signal
+
+import lightning as L
+
+
+class KillAfterBatch(L.Callback):
+    """SIGKILLs its own process after `batch` batches. flush_logs first pushes every TensorBoard point to disk:
+    the worst case for duplicated steps after the resume."""
+
+    def __init__(self, batch: int, flush_logs: bool = True) -> None:
+        self.batch, self.flush_logs = batch, flush_logs
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if trainer.ckpt_path is None and pl_module.batches_done == self.batch:
+            if self.flush_logs:
+                for logger in trainer.loggers:
+                    logger.experiment.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashAfterBatch(L.Callback):
+    """Raises after `batch` batches: an in-process crash (cheaper than a subprocess)."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if trainer.ckpt_path is None and pl_module.batches_done == self.batch:
+            raise RuntimeError(f"simulated crash after batch {self.batch}")

@@ -1,0 +1,120 @@
+"""Crash and resume: a killed run, resumed, ends exactly where an uninterrupted run of the same seed ends."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from src.checkpoints import newest_checkpoint
+from src.cli import instantiate
+from src.train import train
+from tests.conftest import compose_config
+from tests.fakedata import write_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCHES = 12  # 64 images / batch 8 = 8 batches per epoch: the budget crosses one epoch end
+
+
+def tiny(data_dir: Path, every: int) -> list[str]:
+    return ["model=mlp_gan", "model.generator.width=8", f"max_batches={BATCHES}", f"checkpoint_every_n_batches={every}",
+            "data.batch_size=8", "data.num_workers=0", f"paths.data_dir={data_dir}", "sample_every_n_batches=4",
+            "report_every_n_batches=4", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
+            "trainer.enable_model_summary=false"]
+
+
+def cli(*overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "src.train", *overrides], cwd=ROOT, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """What TensorBoard shows: events read in file order, a SessionLog.START purging later steps."""
+    events = EventAccumulator(str(run / "tensorboard")).Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in ("loss/g", "loss/d")}
+
+
+def loss_g_steps(event_file: Path) -> list[int]:
+    """The raw steps of loss/g in one event file, duplicates included."""
+    return [e.step for e in EventFileLoader(str(event_file)).Load() for v in e.summary.value if v.tag == "loss/g"]
+
+
+def assert_same_end(a: Path, b: Path) -> None:
+    """Bitwise: weights, buffers (fixed noise, BatchNorm statistics), both optimizers, counters."""
+    ca, cb = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True) for r in (a, b))
+    assert ca["global_step"] == cb["global_step"] == 2 * BATCHES and ca["epoch"] == cb["epoch"]
+    torch.testing.assert_close(ca["state_dict"], cb["state_dict"], rtol=0, atol=0)
+    torch.testing.assert_close(ca["optimizer_states"], cb["optimizer_states"], rtol=0, atol=0)
+    assert scalars(a) == scalars(b)
+    assert [step for step, _ in scalars(b)["loss/g"]] == list(range(BATCHES))  # every step once
+
+
+def stateful_train_loader(data_dir: Path) -> bool:
+    datamodule = instantiate(compose_config("train", tiny(data_dir, 0)).data)
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    return callable(getattr(loader, "state_dict", None)) and callable(getattr(loader, "load_state_dict", None))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data")
+    write_mnist(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data_dir: Path, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("uninterrupted")
+    train(compose_config("train", tiny(data_dir, 3), run))
+    return run
+
+
+def test_same_seed_gives_the_same_losses_on_cpu(data_dir: Path, uninterrupted: Path, tmp_path: Path) -> None:
+    train(compose_config("train", [*tiny(data_dir, 3), "max_batches=4"], tmp_path))
+    first = scalars(tmp_path)
+    assert len(first["loss/g"]) == 4
+    assert first == {tag: values[:4] for tag, values in scalars(uninterrupted).items()}
+
+
+def test_resume_after_a_crash_at_an_epoch_end_is_exact(data_dir: Path, uninterrupted: Path, tmp_path: Path) -> None:
+    overrides = tiny(data_dir, 4)  # checkpoints after batches 4 and 8 (the epoch's last batch), then the crash
+    cfg = compose_config("train", overrides, tmp_path)
+    with open_dict(cfg):
+        cfg.callbacks.crash = {"_target_": "tests.killer.CrashAfterBatch", "batch": 10}
+    with pytest.raises(RuntimeError, match="simulated crash after batch 10"):
+        train(cfg)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
+    train(compose_config("train", [*overrides, f"resume={tmp_path}"], tmp_path))
+    assert_same_end(uninterrupted, tmp_path)
+
+
+def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
+    data_dir: Path, uninterrupted: Path, tmp_path: Path, request
+) -> None:
+    if not stateful_train_loader(data_dir):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "the train DataLoader is not stateful yet (shuffle=True draws the order from the global RNG): "
+            "a mid-epoch resume sees other batches until the stateful loader lands")))
+    run = tmp_path / "run"
+    killed = cli(*tiny(data_dir, 3), f"hydra.run.dir={run}",
+                 "+callbacks.killer._target_=tests.killer.KillAfterBatch", "+callbacks.killer.batch=5")
+    assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL, mid-epoch, 2 batches after a checkpoint
+    assert newest_checkpoint(run / "checkpoints")[1] == 6  # the checkpoint of batch 3 (2 optimizer steps each)
+
+    resumed = cli(f"resume={run}")  # nothing else: the run's own overrides are used again
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())[0] == "model=mlp_gan"  # kept
+    assert len(list((run / ".hydra").glob("resume_*/overrides.yaml"))) == 1
+
+    killed_file, resumed_file = sorted((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert loss_g_steps(killed_file) == [0, 1, 2, 3]  # step 3 came after the checkpoint: TensorBoard must drop it
+    assert loss_g_steps(resumed_file) == list(range(3, BATCHES))
+    start = next(e for e in EventFileLoader(str(resumed_file)).Load() if e.HasField("session_log"))
+    assert start.session_log.status == start.session_log.START and start.step == 3
+    assert_same_end(uninterrupted, run)

@@ -54,8 +54,10 @@ def train_classifier(cfg: DictConfig) -> Path:
         raise UserError(f"epochs and batch_size must be positive, got {cfg.epochs} and {cfg.batch_size}")
     datamodule.prepare_data()
     workers = datamodule.num_workers
-    train_x, train_y = load_uint8(datamodule.make_dataset(train=True), cfg.max_train_images, num_workers=workers)
-    test_x, test_y = load_uint8(datamodule.make_dataset(train=False), cfg.max_test_images, num_workers=workers)
+    train_x, train_y = load_uint8(datamodule.make_dataset(datamodule.transform(), train=True), cfg.max_train_images,
+                                  num_workers=workers)
+    test_x, test_y = load_uint8(datamodule.make_dataset(datamodule.transform(), train=False), cfg.max_test_images,
+                                num_workers=workers)
     if int(max(train_y.max(), test_y.max())) >= cfg.classifier.num_classes:
         raise UserError(f"{datamodule.name} has labels up to {int(train_y.max())}: raise classifier.num_classes")
     if len(train_x) < cfg.batch_size:

@@ -52,7 +52,7 @@ def test_fp16_grad_scaler_steps_both_optimizers(train_cfg) -> None:
     trainer.fit(gan, datamodule)
     assert trainer.precision == "16-mixed" and 0 < scaler.get_scale() < 2.0**16  # it backed off from overflow
     moved = {k.split(".")[0] for k, v in gan.state_dict().items() if k in before and not torch.equal(v, before[k])}
-    assert moved == {"generator", "discriminator"}
+    assert moved == {"generator", "discriminator", "ema"}  # the EMA copy of G follows G
 
 
 def test_compile_trains_and_keeps_plain_state_dict_keys(train_cfg) -> None:

@@ -75,8 +75,8 @@ class ImageDataModule(L.LightningDataModule):
         """Make the raw files available under data_dir (download or offline source); say where from."""
         raise NotImplementedError
 
-    def make_dataset(self, transform: Any) -> Dataset:
-        """The training split, each item passed through `transform` (None: the dataset's raw form)."""
+    def make_dataset(self, transform: Any, train: bool = True) -> Dataset:
+        """The training (or test) split, each item passed through `transform` (None: the dataset's raw form)."""
         raise NotImplementedError
 
     def decode_all(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -74,9 +74,9 @@ class CIFAR10DataModule(ImageDataModule):
                 f"place {ARCHIVE} (from {URL}) at {archive}, or its extracted folder at {self.folder}"
             ) from err
 
-    def make_dataset(self, transform: Any) -> CIFAR10:
+    def make_dataset(self, transform: Any, train: bool = True) -> CIFAR10:
         try:
-            return _CIFAR10(self.data_dir, train=True, transform=transform, verify_checksums=self.verify_checksums)
+            return _CIFAR10(self.data_dir, train=train, transform=transform, verify_checksums=self.verify_checksums)
         except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
             raise UserError(
                 f"CIFAR-10 files in {self.folder} are incomplete or fail their md5 check: "

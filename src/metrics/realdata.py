@@ -12,9 +12,9 @@ from src.sampling import to_uint8
 def split_dataset(datamodule, split: str) -> Dataset:
     """The DataModule's train or test set: images in [-1, 1] at model size, and integer labels."""
     if not hasattr(datamodule, "make_dataset"):
-        raise UserError(f"{type(datamodule).__name__} has no make_dataset(train=...): metrics need the real images")
+        raise UserError(f"{type(datamodule).__name__} has no make_dataset(): metrics need the real images")
     datamodule.prepare_data()
-    return datamodule.make_dataset(train=split == "train")
+    return datamodule.make_dataset(datamodule.transform(), train=split == "train")
 
 
 def uint8_batches(

@@ -1,0 +1,41 @@
+"""A loss that turns non-finite stops training with one line naming the batch and the last good checkpoint."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from omegaconf import open_dict
+
+from src.errors import TrainingDiverged
+from src.train import train
+
+
+class PoisonDiscriminator(L.Callback):
+    """Test-only: fills D's weights with NaN just before batch `batch` (0-based), as an exploding update would."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if pl_module.batches_done == self.batch:
+            with torch.no_grad():
+                for p in pl_module.discriminator.parameters():
+                    p.fill_(float("nan"))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(train_cfg, tmp_path: Path) -> None:
+    cfg = train_cfg("model=mlp_gan", "model.generator.width=8", "max_batches=8", "checkpoint_every_n_batches=2")
+    with open_dict(cfg):
+        cfg.callbacks.poison = {"_target_": "tests.test_divergence.PoisonDiscriminator", "batch": 5}
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    with pytest.raises(TrainingDiverged) as caught:
+        train(cfg)
+    message = str(caught.value)
+    assert message.startswith("training diverged at batch 6: loss/g and loss/d not finite (loss/g=nan, loss/d=nan)")
+    assert f"the last good checkpoint is {last} (batch 4), left as it was" in message
+    assert f"python -m src.train resume={tmp_path / 'run'}" in message and "\n" not in message
+
+    kept = torch.load(last, weights_only=True)
+    assert kept["global_step"] == 8  # batch 4 x 2 optimizer steps: the diverged batch 6 was never saved
+    assert all(torch.isfinite(t).all() for t in kept["state_dict"].values() if t.is_floating_point())

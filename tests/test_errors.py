@@ -1,0 +1,119 @@
+"""Bad input: one line that names the key and a value that works, raised before any training or download work."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import MissingConfigException
+
+from src.errors import UserError
+from src.generate import generate
+from src.train import train
+from tests.conftest import FAST, compose_config
+
+
+def one_line_error(overrides: list[str], tmp_path: Path, data_dir: Path) -> str:
+    cfg = compose_config("train", [*FAST, f"paths.data_dir={data_dir}", *overrides], tmp_path / "run")
+    with pytest.raises(UserError) as caught:
+        train(cfg)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(("group", "typo"), [("model", "dcgam"), ("data", "cifar"), ("trainer", "gpus")])
+def test_unknown_group_names_list_the_available_ones(group: str, typo: str) -> None:
+    """Hydra's own message is already clear: it names the group and lists what exists."""
+    with pytest.raises(MissingConfigException, match=f"Could not find '{group}/{typo}'") as caught:
+        compose_config("train", [f"{group}={typo}"])
+    assert {"model": "dcgan64", "data": "fashion_mnist", "trainer": "ddp_cpu"}[group] in caught.value.options
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # a model asked for a size it can't produce, and sizes/channels that disagree between model and data
+        (["model=dcgan", "model.image_size=64"], "model dcgan produces 32x32 images, not 64x64: leave"),
+        (["model=dcgan64", "model.image_size=48"], "model dcgan64 produces 64x64 images, not 48x48"),
+        (["model=conv_gan", "model.image_size=30"], "model.image_size to be a positive multiple of 4, got 30: try 32"),
+        (["model=dcgan", "data.image_size=28"], "data.image_size=28 but the model makes 32x32 images"),
+        (["model=dcgan28", "model.channels=3"], "model.channels=3 but data.channels=1: set data.channels=3"),
+        (["data.channels=2"], "data.channels must be 1 (grayscale) or 3 (RGB), got 2"),
+        # impossible values
+        (["model.lr_g=0"], "model.lr_g must be positive, got 0: e.g. model.lr_g=2e-4"),
+        (["model.lr_d=-1e-4"], "model.lr_d must be positive, got -0.0001: e.g. model.lr_d=2e-4"),
+        (["data.batch_size=0"], "data.batch_size must be positive, got 0: e.g. data.batch_size=64"),
+        (["model.n_critic=0"], "model.n_critic must be positive, got 0: e.g. model.n_critic=1"),
+        (["model.n_critic=1.5"], "model.n_critic must be a positive integer, got 1.5"),
+        (["max_batches=-3"], "max_batches must be positive, got -3: e.g. max_batches=1200"),
+        (["checkpoint_every_n_batches=-1"], "checkpoint_every_n_batches must be a whole number of batches"),
+        # files
+        (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt does not exist"),
+        (["resume=/nonexistent/run"], "resume=/nonexistent/run does not exist: pass a run folder"),
+        (["data=folder"], "data.path is required: add data.path=... to the command line"),
+    ],
+)
+def test_bad_train_input_is_one_line_naming_the_fix(overrides, expected, tmp_path: Path, data_dir: Path) -> None:
+    assert expected in one_line_error(overrides, tmp_path, data_dir)
+
+
+def test_config_errors_come_before_any_download(tmp_path: Path) -> None:
+    """With no data at all, a bad value is still what the user hears about first, and nothing is fetched."""
+    data_dir = tmp_path / "no_data_here"
+    message = one_line_error(["data=cifar10", "model.lr_g=0"], tmp_path, data_dir)
+    assert message.startswith("model.lr_g must be positive")
+    assert not data_dir.exists()
+
+
+def test_checkpoint_truncated_or_of_another_model(train_cfg, tmp_path: Path, data_dir: Path) -> None:
+    train(train_cfg("model=mlp_gan", "model.generator.width=8"))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+
+    foreign = one_line_error(["model=conv_gan", f"ckpt_path={last}"], tmp_path / "b", data_dir)
+    assert f"ckpt_path={last} is a checkpoint of another model" in foreign
+    assert "its run used model.generator._target_=src.networks.mlp_gan.Generator" in foreign
+
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    message = one_line_error(["model=mlp_gan", f"ckpt_path={truncated}"], tmp_path / "c", data_dir)
+    assert f"ckpt_path={truncated} is not a readable checkpoint (truncated or not a torch file" in message
+
+    weights_only = tmp_path / "weights.ckpt"
+    torch.save({"generator": {}}, weights_only)
+    message = one_line_error(["model=mlp_gan", f"ckpt_path={weights_only}"], tmp_path / "d", data_dir)
+    assert "holds no training state (weights only?)" in message
+
+
+def test_output_folder_that_cannot_be_made(tmp_path: Path, data_dir: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cfg = compose_config("train", [*FAST, f"paths.data_dir={data_dir}"], blocker / "run")
+    with pytest.raises(UserError, match=f"paths.output_dir={blocker}/run cannot be created: {blocker} is a file"):
+        train(cfg)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_output_folder_without_write_permission(tmp_path: Path, data_dir: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    cfg = compose_config("train", [*FAST, f"paths.data_dir={data_dir}"], locked / "run")
+    with pytest.raises(UserError, match="is not writable"):
+        train(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["num_samples=0"], "num_samples must be positive, got 0: e.g. num_samples=64"),
+        (["num_samples=-5"], "num_samples must be positive, got -5"),
+        (["batch_size=0"], "batch_size must be positive, got 0: e.g. batch_size=500"),
+        (["device=tpu9"], "device=tpu9 is not a device: use device=auto, cpu or cuda"),
+    ],
+)
+def test_bad_generate_input_is_one_line(overrides: list[str], expected: str, tmp_path: Path) -> None:
+    cfg = compose_config("generate", [f"ckpt_path={tmp_path}", *overrides])
+    with pytest.raises(UserError) as caught:
+        generate(cfg)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)

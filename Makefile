@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: install train test lint generate tensorboard bench bench-data data-fashion clean
+.PHONY: install train test lint generate tensorboard bench bench-data bench-metrics data-fashion clean
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ bench: install  ## training throughput, project vs plain PyTorch -> benchmarks/t
 
 bench-data: install  ## images/s of the data path per dataset and mode -> benchmarks/data.md; flags via ARGS="--help"
 	$(PY) -m benchmarks.bench_data $(ARGS)
+
+bench-metrics: install  ## seconds for domain FID/KID/IS on 10k samples -> benchmarks/metrics.md; ARGS="--run outputs/<date>/<time>"
+	$(PY) -m benchmarks.bench_metrics $(ARGS)
 
 # Fashion-MNIST offline: Debian's package puts the four IDX .gz files in /usr/share/datasets/fashion-mnist,
 # where data=fashion_mnist finds them (data.source_dir).

@@ -16,9 +16,11 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torchvision.datasets import MNIST
 
 import src  # noqa: F401  (config resolvers)
 from src.cli import instantiate
+from src.ema import EMA
 from src.losses import discriminator_loss, generator_loss
 from src.train import train
 from tests.conftest import compose_config
@@ -43,20 +45,21 @@ def lightning_rate(model: str, batches: int, warmup: int, extra: list[str]) -> t
         return json.loads(result.read_text())["images_per_sec"], int(cfg.data.batch_size)
 
 
-def plain_rate(model: str, batches: int, warmup: int, channels_last: bool = False, compiled: bool = False) -> float:
+def plain_rate(model: str, batches: int, warmup: int, channels_last: bool = False, compiled: bool = False,
+               fused: bool = False) -> float:
+    """The same work written by hand: D step, G step, and the EMA update of G the project also does."""
     cfg = compose_config("train", [f"model={model}"])
     torch.manual_seed(0)
     generator, discriminator = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
+    ema = EMA(generator, float(cfg.model.ema_decay)) if cfg.model.ema_decay else None
     if channels_last:
         generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
     if compiled:
         generator.compile()
         discriminator.compile()
     betas = tuple(cfg.model.betas)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.model.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.model.lr_d, betas=betas)
-    from torchvision.datasets import MNIST
-
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.model.lr_g, betas=betas, fused=fused or None)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.model.lr_d, betas=betas, fused=fused or None)
     images = MNIST(ROOT / "data", train=True).data.unsqueeze(1)  # uint8 N x 1 x 28 x 28
     size, batch, z_dim = int(cfg.model.image_size), int(cfg.data.batch_size), int(cfg.model.z_dim)
     order = torch.randperm(len(images))
@@ -68,6 +71,8 @@ def plain_rate(model: str, batches: int, warmup: int, channels_last: bool = Fals
         if size != 28:
             real = F.interpolate(real, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         real = real / 127.5 - 1
+        if channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         fake = generator(torch.randn(batch, z_dim)).detach()
         d_loss = discriminator_loss(discriminator(real), discriminator(fake))
         opt_d.zero_grad(set_to_none=True)
@@ -77,6 +82,8 @@ def plain_rate(model: str, batches: int, warmup: int, channels_last: bool = Fals
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if ema is not None:
+            ema.update(generator)
     return batches * batch / (time.perf_counter() - start)
 
 
@@ -91,28 +98,55 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--options-model", default="dcgan", help="the model the options table measures ('' skips)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "train.md"))
     args = parser.parse_args()
-    rows = []
+    rows, measured = [], {}
     for model in args.models.split(","):
         project, batch = lightning_rate(model, args.batches, args.warmup, [])
         plain = plain_rate(model, args.batches, args.warmup)
+        measured[model] = project, plain
         rows.append(f"| {model} | {batch} | {project:.1f} | {plain:.1f} | {project / plain:.2f} |")
         print(rows[-1], flush=True)
+    options = []
+    if args.options_model:
+        m, n, w = args.options_model, args.batches, args.warmup
+        base_project, base_plain = measured.get(m) or (lightning_rate(m, n, w, [])[0], plain_rate(m, n, w))
+
+        def project(*overrides: str) -> float:
+            return lightning_rate(m, n, w, list(overrides))[0]
+
+        for what, rate, base in [
+            ("project: model.channels_last=true", project("model.channels_last=true"), base_project),
+            ("project: model.compile=true", project("model.compile=true"), base_project),
+            ("project: model.ema_decay=null (no EMA)", project("model.ema_decay=null"), base_project),
+            ("plain loop: channels_last", plain_rate(m, n, w, channels_last=True), base_plain),
+            ("plain loop: fused Adam", plain_rate(m, n, w, fused=True), base_plain),
+        ]:
+            options.append(f"| {what} | {rate:.1f} | {base:.1f} | {rate / base:.2f} |")
+            print(options[-1], flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     text = "\n".join([
         "# Training throughput: the project (Lightning) vs a plain PyTorch loop",
         "",
         f"- command: `python benchmarks/bench_train.py --models {args.models} --batches {args.batches} "
-        f"--warmup {args.warmup}` (commit {commit})",
+        f"--warmup {args.warmup} --options-model {args.options_model}` (commit {commit})",
         f"- machine: {machine()}",
         f"- date: {date.today()}",
-        "- images/s of full D + G steps on MNIST (in memory), after the warm-up batches; CPU, fp32",
+        "- images/s of full D + G steps (and the EMA update of G) on MNIST in memory, after the warm-up batches;"
+        " CPU, fp32. The project runs `src.train` on its own configs with logging, checkpoints and the progress"
+        " bar off; the plain loop is the same networks, losses, Adam settings and EMA written by hand.",
         "",
         "| model | batch | project img/s (a) | plain loop img/s (b) | ratio (a)/(b) |",
         "| --- | --- | --- | --- | --- |",
         *rows,
         "",
+        *([f"## Options, on {args.options_model} (each against its own baseline, measured in the same command)",
+           "",
+           "| option | img/s | baseline img/s | ratio |",
+           "| --- | --- | --- | --- |",
+           *options,
+           ""] if options else []),
     ])
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")

@@ -10,6 +10,7 @@ import hydra
 import rich
 import rich.syntax
 import rich.tree
+import torch
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
@@ -61,6 +62,19 @@ def instantiate(cfg: DictConfig, **kwargs):
         if isinstance(err.__cause__, MisconfigurationException):  # Lightning's word for a bad setting
             raise UserError(f"{cfg.get('_target_')}: {err.__cause__}") from err
         raise
+
+
+def pick_device(name: str) -> torch.device:
+    """The `device=` setting of the sampling CLIs: auto (a GPU when there is one), cpu, cuda, cuda:1, ..."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise UserError(f"device={name} is not a device: use device=auto, cpu or cuda") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name} but no CUDA GPU is visible: use device=cpu or device=auto")
+    return device
 
 
 def full_error() -> bool:

@@ -32,11 +32,16 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        decay = self.current_decay()
-        for averaged, live in zip(self.module.parameters(), model.parameters(), strict=True):
-            averaged.lerp_(live.detach(), 1.0 - decay)
-        for averaged, live in zip(self.module.buffers(), model.buffers(), strict=True):
-            averaged.copy_(live)
+        # The decay stays a tensor on the weights' device: reading num_updates into Python would sync a GPU per step.
+        n = self.num_updates.to(torch.float32)
+        decay = torch.clamp((1 + n) / (10 + n), max=self.decay) if self.warmup else torch.full_like(n, self.decay)
+        averaged, live = list(self.module.parameters()), [p.detach() for p in model.parameters()]
+        if len(averaged) != len(live):
+            raise ValueError(f"EMA holds {len(averaged)} parameters, the model {len(live)}")
+        if averaged:
+            torch._foreach_lerp_(averaged, live, 1.0 - decay)  # what torch.optim.swa_utils uses, one kernel per group
+        for kept, current in zip(self.module.buffers(), model.buffers(), strict=True):
+            kept.copy_(current)
         self.num_updates += 1
 
     def train(self, mode: bool = True) -> "EMA":

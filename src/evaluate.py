@@ -9,21 +9,14 @@ from datetime import datetime
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
 from src.checkpoints import load_generator
-from src.cli import instantiate, run_cli
+from src.cli import instantiate, pick_device, run_cli
 from src.metrics.evaluator import build_evaluator
 from src.metrics.settings import MetricSettings
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def write_json(report: dict, path: Path) -> None:

@@ -10,22 +10,9 @@ import torch
 from omegaconf import DictConfig
 
 from src.checkpoints import load_generator
-from src.cli import run_cli
-from src.errors import UserError
+from src.cli import pick_device, run_cli
 from src.sampling import sample_in_batches, save_grid
 from src.validation import require_positive, require_writable
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise UserError(f"device={name} is not a device: use device=auto, cpu or cuda") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device={name} but no CUDA GPU is visible: use device=cpu or device=auto")
-    return device
 
 
 def generate(cfg: DictConfig) -> Path:

@@ -68,4 +68,8 @@ def validate_train_config(cfg: DictConfig) -> None:
     if cfg.trainer.get("enable_progress_bar") is False and "progress_bar" in (cfg.get("callbacks") or {}):
         raise UserError("trainer.enable_progress_bar=false but callbacks.progress_bar is set: turn the bar off with "
                         "~callbacks.progress_bar instead")
+    optimized = cfg.get("optimized_metric")
+    if optimized and str(optimized).startswith("metrics/") and not cfg.metrics.every_n_batches:
+        raise UserError(f"optimized_metric={optimized} is never measured with metrics.every_n_batches=0: set "
+                        "metrics.every_n_batches=500 (or any period up to max_batches)")
     require_writable(Path(cfg.paths.output_dir), "paths.output_dir")

@@ -12,7 +12,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from src.checkpoints import newest_checkpoint
-from src.cli import instantiate
 from src.train import train
 from tests.conftest import compose_config
 from tests.fakedata import write_mnist
@@ -54,13 +53,6 @@ def assert_same_end(a: Path, b: Path) -> None:
     assert [step for step, _ in scalars(b)["loss/g"]] == list(range(BATCHES))  # every step once
 
 
-def stateful_train_loader(data_dir: Path) -> bool:
-    datamodule = instantiate(compose_config("train", tiny(data_dir, 0)).data)
-    datamodule.setup("fit")
-    loader = datamodule.train_dataloader()
-    return callable(getattr(loader, "state_dict", None)) and callable(getattr(loader, "load_state_dict", None))
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data")
@@ -95,12 +87,8 @@ def test_resume_after_a_crash_at_an_epoch_end_is_exact(data_dir: Path, uninterru
 
 
 def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
-    data_dir: Path, uninterrupted: Path, tmp_path: Path, request
+    data_dir: Path, uninterrupted: Path, tmp_path: Path
 ) -> None:
-    if not stateful_train_loader(data_dir):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the train DataLoader is not stateful yet (shuffle=True draws the order from the global RNG): "
-            "a mid-epoch resume sees other batches until the stateful loader lands")))
     run = tmp_path / "run"
     killed = cli(*tiny(data_dir, 3), f"hydra.run.dir={run}",
                  "+callbacks.killer._target_=tests.killer.KillAfterBatch", "+callbacks.killer.batch=5")

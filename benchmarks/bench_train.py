@@ -27,6 +27,8 @@ from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["mlp_gan", "conv_gan", "dcgan28", "dcgan", "dcgan64"]
+# Timed batches per model (--batches overrides): about 10-20 s of steps each on 2 CPU cores.
+BATCHES = {"mlp_gan": 300, "conv_gan": 15, "dcgan28": 60, "dcgan": 40, "dcgan64": 4}
 
 
 def lightning_rate(model: str, batches: int, warmup: int, extra: list[str]) -> tuple[float, int]:
@@ -96,55 +98,57 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--batches", type=int, default=None, help="timed batches per model (default: BATCHES)")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--options-model", default="dcgan", help="the model the options table measures ('' skips)")
+    parser.add_argument("--options-models", default="mlp_gan,dcgan", help="models the options table measures")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "train.md"))
     args = parser.parse_args()
     rows, measured = [], {}
     for model in args.models.split(","):
-        project, batch = lightning_rate(model, args.batches, args.warmup, [])
-        plain = plain_rate(model, args.batches, args.warmup)
+        n = args.batches or BATCHES.get(model, 10)
+        project, batch = lightning_rate(model, n, args.warmup, [])
+        plain = plain_rate(model, n, args.warmup)
         measured[model] = project, plain
-        rows.append(f"| {model} | {batch} | {project:.1f} | {plain:.1f} | {project / plain:.2f} |")
+        rows.append(f"| {model} | {batch} | {n} | {project:.1f} | {plain:.1f} | {project / plain:.2f} |")
         print(rows[-1], flush=True)
     options = []
-    if args.options_model:
-        m, n, w = args.options_model, args.batches, args.warmup
+    for m in filter(None, args.options_models.split(",")):
+        n, w = args.batches or BATCHES.get(m, 10), args.warmup
         base_project, base_plain = measured.get(m) or (lightning_rate(m, n, w, [])[0], plain_rate(m, n, w))
 
-        def project(*overrides: str) -> float:
+        def project(*overrides: str, m: str = m, n: int = n, w: int = w) -> float:
             return lightning_rate(m, n, w, list(overrides))[0]
 
         for what, rate, base in [
-            ("project: model.channels_last=true", project("model.channels_last=true"), base_project),
+            ("project: model.channels_last=false", project("model.channels_last=false"), base_project),
+            ("project: model.fused_adam=false", project("model.fused_adam=false"), base_project),
             ("project: model.compile=true", project("model.compile=true"), base_project),
             ("project: model.ema_decay=null (no EMA)", project("model.ema_decay=null"), base_project),
             ("plain loop: channels_last", plain_rate(m, n, w, channels_last=True), base_plain),
             ("plain loop: fused Adam", plain_rate(m, n, w, fused=True), base_plain),
         ]:
-            options.append(f"| {what} | {rate:.1f} | {base:.1f} | {rate / base:.2f} |")
+            options.append(f"| {m} | {what} | {rate:.1f} | {base:.1f} | {rate / base:.2f} |")
             print(options[-1], flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     text = "\n".join([
         "# Training throughput: the project (Lightning) vs a plain PyTorch loop",
         "",
-        f"- command: `python benchmarks/bench_train.py --models {args.models} --batches {args.batches} "
-        f"--warmup {args.warmup} --options-model {args.options_model}` (commit {commit})",
+        f"- command: `make bench` = `python benchmarks/bench_train.py --models {args.models} "
+        f"--batches {args.batches} --warmup {args.warmup} --options-models {args.options_models}` (commit {commit})",
         f"- machine: {machine()}",
         f"- date: {date.today()}",
         "- images/s of full D + G steps (and the EMA update of G) on MNIST in memory, after the warm-up batches;"
         " CPU, fp32. The project runs `src.train` on its own configs with logging, checkpoints and the progress"
         " bar off; the plain loop is the same networks, losses, Adam settings and EMA written by hand.",
         "",
-        "| model | batch | project img/s (a) | plain loop img/s (b) | ratio (a)/(b) |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | batch | timed batches | project img/s (a) | plain loop img/s (b) | ratio (a)/(b) |",
+        "| --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
-        *([f"## Options, on {args.options_model} (each against its own baseline, measured in the same command)",
+        *(["## Options (each against its own baseline from the table above, measured by the same command)",
            "",
-           "| option | img/s | baseline img/s | ratio |",
-           "| --- | --- | --- | --- |",
+           "| model | option | img/s | baseline img/s | ratio |",
+           "| --- | --- | --- | --- | --- |",
            *options,
            ""] if options else []),
     ])

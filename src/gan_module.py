@@ -32,6 +32,7 @@ class GAN(L.LightningModule):
         fixed_seed: int = 0,
         compile: bool = False,
         channels_last: bool = False,
+        fused_adam: bool = True,
         ema_decay: float | None = 0.999,
         ema_warmup: bool = True,
         sample_with_ema: bool = True,
@@ -126,9 +127,9 @@ class GAN(L.LightningModule):
                 del state[key]
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        betas = self.hparams.betas
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas)
+        betas, fused = self.hparams.betas, self.hparams.fused_adam or None  # None: torch's default implementation
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas, fused=fused)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas, fused=fused)
         return [opt_g, opt_d]
 
     @torch.no_grad()

@@ -24,7 +24,10 @@ class Throughput(L.Callback):
             return
         self._images += batch[0].size(0) * trainer.world_size
         self.images_per_sec = self._images / (time.perf_counter() - self._start)
-        pl_module.log("perf/images_per_sec", self.images_per_sec, rank_zero_only=True)
+        step = pl_module.batches_done
+        if step % trainer.log_every_n_steps == 0:  # straight to the loggers: self.log costs ~1 ms a call on a CPU
+            for logger in trainer.loggers:
+                logger.log_metrics({"perf/images_per_sec": self.images_per_sec}, step=step)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.out_file and trainer.is_global_zero:

@@ -67,7 +67,8 @@ def require_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path,
     optional = ("ema.",)  # a checkpoint with or without the EMA copy of G loads either way (GAN.on_load_checkpoint)
     missing = sorted(k for k in want.keys() - have.keys() if not k.startswith(optional))
     extra = sorted(k for k in have.keys() - want.keys() if not k.startswith(optional))
-    reshaped = sorted(k for k in want.keys() & have.keys() if want[k] != have[k])
+    reshaped = sorted((k for k in want.keys() & have.keys() if want[k] != have[k]),
+                      key=lambda k: (k.startswith(optional), k))  # name a network's tensor before the EMA's
     if reshaped:
         k = reshaped[0]
         detail = f"{k} is {have[k]} there but {want[k]} in the configured model"

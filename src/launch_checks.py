@@ -1,11 +1,17 @@
 """Refuse launch combinations that silently go wrong."""
 
+from pathlib import Path
+from typing import Any
+
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig
 
+from src.cli import exit_with
 from src.errors import UserError
+from src.validation import require_writable
 
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
@@ -35,3 +41,21 @@ def check_multirun_ddp(cfg: DictConfig) -> None:
         f"multirun (-m) with trainer.devices={cfg.trainer.get('devices')} would re-launch the whole sweep in every "
         "DDP process: use hydra/launcher=slurm (SLURM starts one task per device), or run the jobs one by one"
     )
+
+
+class OutputFolderCheck(Callback):
+    """Hydra creates the run (or sweep) folder before any of our code runs and answers a failure with a traceback:
+    check the folder first and say what to do in one line."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+    @staticmethod
+    def _check(folder: str, key: str) -> None:
+        try:
+            require_writable(Path(folder), key, f"{key}=outputs/my_run")
+        except UserError as err:
+            exit_with(err)

@@ -45,3 +45,12 @@ def test_generate_rejects_a_truncated_checkpoint(tmp_path: Path) -> None:
     result = run("src.generate", f"ckpt_path={run_dir}/checkpoints/last.ckpt", cwd=tmp_path)
     assert result.returncode == 2 and "is not a readable checkpoint" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_output_folder_hydra_cannot_create_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    result = run("src.train", f"hydra.run.dir={blocker}/run", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"Error: hydra.run.dir={blocker}/run cannot be created: {blocker} is a file, " \
+        "not a folder; pick another place, e.g. hydra.run.dir=outputs/my_run"

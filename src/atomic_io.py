@@ -7,8 +7,9 @@ complete file or the new complete file, never a mix.
 """
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from lightning.fabric.utilities.types import _PATH
@@ -27,13 +28,14 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_save(obj: object, path: str | Path) -> Path:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """`write(f)` fills a temp file beside `path`; it is fsynced and renamed over `path` only when complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -42,6 +44,11 @@ def atomic_save(obj: object, path: str | Path) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def atomic_save(obj: object, path: str | Path) -> Path:
+    """torch.save, atomically: every checkpoint, weight file and cache of the project is written this way."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

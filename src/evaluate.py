@@ -13,16 +13,11 @@ from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
+from src.atomic_io import atomic_write
 from src.checkpoints import load_generator
 from src.cli import instantiate, pick_device, run_cli
 from src.metrics.evaluator import build_evaluator
 from src.metrics.settings import MetricSettings
-
-
-def write_json(report: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(path)
 
 
 def print_table(report: dict) -> None:
@@ -60,8 +55,7 @@ def evaluate(cfg: DictConfig) -> dict:
     print_table(report)
     out = Path(cfg.output) if cfg.output else weights.parent / ("metrics_raw.json" if cfg.use_ema is False
                                                                 else "metrics.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(report, out)
+    atomic_write(out, lambda f: f.write(json.dumps(report, indent=2).encode()))
     print(f"wrote {out}")
     return report
 

@@ -17,9 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from src.checkpoints import newest_checkpoint, read_checkpoint
-from src.cli import exit_with
 from src.errors import UserError
-from src.validation import require_writable
 
 RESUMABLE_HINT = "pass a run folder (outputs/<date>/<time>) or one of its checkpoints/*.ckpt"
 
@@ -41,14 +39,9 @@ def resumed_run(resume: str | None, ckpt_path: str | None) -> Path | None:
 
 
 def run_dir(resume: str | None, ckpt_path: str | None, new_dir: str) -> str:
-    """Resolver for hydra.run.dir. Hydra creates the folder before any of our code runs and would answer a
-    failure with a traceback, so an unwritable place is reported here, in one line."""
-    folder = resumed_run(resume, ckpt_path) or Path(new_dir)
-    try:
-        require_writable(folder, "hydra.run.dir")
-    except UserError as err:
-        exit_with(err)
-    return str(folder)
+    """Resolver for hydra.run.dir (src.launch_checks.OutputFolderCheck checks it can be written before Hydra
+    creates it)."""
+    return str(resumed_run(resume, ckpt_path) or Path(new_dir))
 
 
 def hydra_subdir(resume: str | None, ckpt_path: str | None, now: str) -> str:

@@ -38,10 +38,11 @@ class StopOnDivergence(L.Callback):
                                f"{last_good_checkpoint(trainer)}")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        bad = [name for key, name in LOSSES.items()
-               if isinstance(outputs, dict) and key in outputs and not torch.isfinite(outputs[key]).all()]
-        if bad:
-            values = ", ".join(f"{name}={float(outputs[key]):g}" for key, name in LOSSES.items() if key in outputs)
+        losses = {name: outputs[key] for key, name in LOSSES.items() if isinstance(outputs, dict) and key in outputs}
+        # one device-to-host read per batch on the good path (each separate check would sync a GPU once)
+        if losses and not torch.isfinite(torch.stack(list(losses.values()))).all():
+            bad = [name for name, value in losses.items() if not torch.isfinite(value)]
+            values = ", ".join(f"{name}={float(value):g}" for name, value in losses.items())
             self._stop(trainer, pl_module, f"{' and '.join(bad)} not finite ({values})")
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:

@@ -6,15 +6,9 @@ the trained G itself."""
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-
-def atomic_torch_save(obj: object, path: Path) -> None:
-    """Write to a temp file and rename: a kill mid-write never leaves a truncated file behind."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+from src.atomic_io import atomic_save
 
 
 class ExportWeights(L.Callback):
@@ -25,7 +19,7 @@ class ExportWeights(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         sampling = pl_module.sampling_generator
-        atomic_torch_save(sampling.state_dict(), self.output_dir / "generator.pt")
+        atomic_save(sampling.state_dict(), self.output_dir / "generator.pt")
         if sampling is not pl_module.generator:
-            atomic_torch_save(pl_module.generator.state_dict(), self.output_dir / "generator_raw.pt")
-        atomic_torch_save(pl_module.discriminator.state_dict(), self.output_dir / "discriminator.pt")
+            atomic_save(pl_module.generator.state_dict(), self.output_dir / "generator_raw.pt")
+        atomic_save(pl_module.discriminator.state_dict(), self.output_dir / "discriminator.pt")

@@ -1,12 +1,12 @@
 """Fashion-MNIST through torchvision. Offline source: Debian's `dataset-fashion-mnist` (`make data-fashion`)."""
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
 
+from src.atomic_io import atomic_write
 from src.data.mnist import RAW_FILES, MNISTDataModule
 from src.errors import UserError
 
@@ -15,10 +15,8 @@ DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 
 def unpack_gz(source: Path, target: Path) -> None:
     """Decompress source into target atomically: a partly written file never looks complete."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with gzip.open(source, "rb") as fin, open(tmp, "wb") as fout:
-        shutil.copyfileobj(fin, fout)
-    os.replace(tmp, target)
+    with gzip.open(source, "rb") as fin:
+        atomic_write(target, lambda fout: shutil.copyfileobj(fin, fout))
 
 
 class FashionMNISTDataModule(MNISTDataModule):

@@ -1,12 +1,13 @@
 """A dataset decoded once into uint8 tensors, cached on disk next to its raw files and rebuilt when they change."""
 
-import os
 import pickle
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from src.atomic_io import atomic_save
 
 FORMAT = 1  # bump when the cached layout changes
 
@@ -35,11 +36,8 @@ def load_or_build(
     if cache.is_file() and (loaded := _load(cache, source)) is not None:
         return loaded, True
     images, labels = build()
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
-        torch.save({"format": FORMAT, "source": source, "images": images, "labels": labels}, tmp)
-        os.replace(tmp, cache)
+        atomic_save({"format": FORMAT, "source": source, "images": images, "labels": labels}, cache)
     except OSError as err:  # a read-only data dir still trains, it just decodes again next time
-        tmp.unlink(missing_ok=True)
         warnings.warn(f"could not write the decoded-data cache {cache} ({err}); continuing without it", stacklevel=2)
     return (images, labels), False

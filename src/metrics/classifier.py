@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from src.callbacks.export_weights import atomic_torch_save
+from src.atomic_io import atomic_save
 from src.errors import UserError
 
 
@@ -56,7 +56,7 @@ def classifier_path(data_dir: str | Path, dataset: str, image_size: int, channel
 def save_classifier(path: Path, model: DomainClassifier, info: dict[str, Any]) -> None:
     """Weights, architecture and how it was trained (test accuracy included), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({"arch": model.arch, "state_dict": model.state_dict(), "info": info}, path)
+    atomic_save({"arch": model.arch, "state_dict": model.state_dict(), "info": info}, path)
 
 
 def load_classifier(path: Path) -> tuple[DomainClassifier, dict[str, Any]]:

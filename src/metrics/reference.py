@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from src.callbacks.export_weights import atomic_torch_save
+from src.atomic_io import atomic_save
 from src.metrics.classifier import dataset_key
 from src.metrics.extractors import FeatureExtractor
 from src.metrics.realdata import split_dataset, uint8_batches
@@ -44,7 +44,7 @@ def load_reference(datamodule, settings: MetricSettings, extractor: FeatureExtra
             print(f"[metrics] ignoring unreadable cache {path} ({type(err).__name__})")
     reference = compute_reference(datamodule, settings, extractor, device, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
+    atomic_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
     return reference
 
 

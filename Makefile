@@ -21,13 +21,13 @@ test: install
 	$(PY) -m pytest -q $(ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 
 generate: install  ## make generate ARGS="ckpt_path=outputs/<date>/<time> num_samples=64"
 	$(PY) -m src.generate $(ARGS)
 
 bench: install  ## training throughput, project vs plain PyTorch -> benchmarks/train.md
-	PYTHONPATH=. $(PY) benchmarks/bench_train.py $(ARGS)
+	$(PY) -m benchmarks.bench_train $(ARGS)
 
 bench-data: install  ## images/s of the data path per dataset and mode -> benchmarks/data.md; flags via ARGS="--help"
 	$(PY) -m benchmarks.bench_data $(ARGS)

@@ -2,11 +2,10 @@
 
 Both use the same networks (built from the same configs), the same batch size, the same losses and Adam settings,
 and MNIST held in memory as uint8 (the plain loop resizes and normalises each batch itself, as the project's fast
-data path does). Run: make bench  (or: python benchmarks/bench_train.py --models dcgan --batches 20)."""
+data path does). Run: make bench  (or: python -m benchmarks.bench_train --models dcgan --batches 20)."""
 
 import argparse
 import json
-import platform
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
 import src  # noqa: F401  (config resolvers)
+from benchmarks.bench_data import cpu_model
 from src.cli import instantiate
 from src.ema import EMA
 from src.losses import discriminator_loss, generator_loss
@@ -90,9 +90,7 @@ def plain_rate(model: str, batches: int, warmup: int, channels_last: bool = Fals
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, lightning {L.__version__}"
+    return f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, lightning {L.__version__}"
 
 
 def main() -> None:
@@ -133,7 +131,7 @@ def main() -> None:
     text = "\n".join([
         "# Training throughput: the project (Lightning) vs a plain PyTorch loop",
         "",
-        f"- command: `make bench` = `python benchmarks/bench_train.py --models {args.models} "
+        f"- command: `make bench` = `python -m benchmarks.bench_train --models {args.models} "
         f"--batches {args.batches or '<per model, see BATCHES>'} --warmup {args.warmup} "
         f"--options-models {args.options_models}` (commit {commit})",
         f"- machine: {machine()}",

@@ -64,7 +64,7 @@ def require_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path,
     """The checkpoint must hold this model's tensors with these shapes (Lightning would fail deep in load)."""
     have = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    optional = ("ema.",)  # a checkpoint with or without the EMA copy of G loads either way (GAN.on_load_checkpoint)
+    optional = tuple(getattr(model, "optional_state_prefixes", ()))  # keys the model's own loading fills or drops
     missing = sorted(k for k in want.keys() - have.keys() if not k.startswith(optional))
     extra = sorted(k for k in have.keys() - want.keys() if not k.startswith(optional))
     reshaped = sorted((k for k in want.keys() & have.keys() if want[k] != have[k]),

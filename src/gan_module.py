@@ -17,6 +17,9 @@ warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode a
 
 
 class GAN(L.LightningModule):
+    # Checkpoints with or without the EMA copy of G both load (on_load_checkpoint fills or drops these keys).
+    optional_state_prefixes = ("ema.",)
+
     def __init__(
         self,
         generator: nn.Module,

@@ -15,6 +15,7 @@ from src.cli import instantiate, run_cli
 from src.errors import UserError
 from src.metrics.classifier import DomainClassifier, classifier_path, load_classifier, save_classifier
 from src.metrics.realdata import load_uint8, to_unit_range
+from src.validation import require_positive
 
 
 def fit(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, epochs: int, batch_size: int,
@@ -44,14 +45,14 @@ def accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor
 
 
 def train_classifier(cfg: DictConfig) -> Path:
+    for key, example in (("epochs", "2"), ("batch_size", "128")):
+        require_positive(cfg, key, example, integer=True)
     datamodule = instantiate(cfg.data)
     path = classifier_path(datamodule.data_dir, datamodule.name, datamodule.image_size, datamodule.channels)
     if path.is_file() and not cfg.overwrite:
         _, info = load_classifier(path)
         print(f"{path} exists (test accuracy {info['test_accuracy']:.2%}): pass overwrite=true to train it again")
         return path
-    if cfg.epochs <= 0 or cfg.batch_size <= 0:
-        raise UserError(f"epochs and batch_size must be positive, got {cfg.epochs} and {cfg.batch_size}")
     datamodule.prepare_data()
     workers = datamodule.num_workers
     train_x, train_y = load_uint8(datamodule.make_dataset(datamodule.transform(), train=True), cfg.max_train_images,

@@ -11,6 +11,7 @@
 """
 
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -69,24 +70,22 @@ def continue_run_config(cfg: DictConfig) -> DictConfig:
     return hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*before, *now])
 
 
-def checkpoint_to_resume(cfg: DictConfig) -> str | None:
-    """The checkpoint file to continue from (None: new run); one clear line when there is none to use."""
+def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
+    """(file, its contents) to continue from (None: new run); one clear line when there is none to use."""
     resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
     if resume and ckpt_path:
         raise UserError(f"resume={resume} and ckpt_path={ckpt_path} are both set: keep one of them")
     if ckpt_path:
-        read_checkpoint(Path(ckpt_path), "ckpt_path")
-        return str(ckpt_path)
+        return str(ckpt_path), read_checkpoint(Path(ckpt_path), "ckpt_path")
     if not resume:
         return None
     path = Path(resume)
     if path.is_file():
-        read_checkpoint(path, "resume")
-        return str(path)
+        return str(path), read_checkpoint(path, "resume")
     if not path.is_dir():
         raise UserError(f"resume={resume} does not exist: {RESUMABLE_HINT}")
     found = newest_checkpoint(path / "checkpoints")
     if found is None:
         raise UserError(f"resume={resume} holds no readable checkpoint in {path / 'checkpoints'}: "
                         "start a new run, or pass ckpt_path=<file> if you have one elsewhere")
-    return str(found[0])
+    return str(found[0]), read_checkpoint(found[0], "resume")

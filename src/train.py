@@ -1,13 +1,12 @@
 """Train a GAN: `python -m src.train model=dcgan data=mnist` (see conf/train.yaml for every group).
 Continue a run: `python -m src.train resume=outputs/<date>/<time>` (see src/resume.py)."""
 
-from pathlib import Path
 
 import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from src.checkpoints import read_checkpoint, require_fits
+from src.checkpoints import require_fits
 from src.cli import instantiate, print_config_tree, run_cli, save_config
 from src.launch_checks import check_multirun_ddp
 from src.resume import checkpoint_to_resume, continue_run_config
@@ -17,13 +16,14 @@ from src.validation import validate_train_config
 def train(cfg: DictConfig) -> dict[str, float]:
     check_multirun_ddp(cfg)
     validate_train_config(cfg)
-    ckpt_path = checkpoint_to_resume(cfg)
+    resumed = checkpoint_to_resume(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
     model = instantiate(cfg.model)
-    if ckpt_path is not None:
-        key = "resume" if cfg.resume else "ckpt_path"
-        require_fits(read_checkpoint(Path(ckpt_path), key), model, ckpt_path, key)
+    ckpt_path = None
+    if resumed is not None:
+        ckpt_path, checkpoint = resumed
+        require_fits(checkpoint, model, ckpt_path, "resume" if cfg.resume else "ckpt_path")
     datamodule = instantiate(cfg.data)
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]

@@ -5,10 +5,10 @@ The grids come from the module's sampling generator: the EMA of G by default (mo
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
+from src.callbacks.tensorboard_resume import tensorboard_writers
 from src.sampling import grid, sample, save_grid
 
 
@@ -20,17 +20,10 @@ class SampleGrids(L.Callback):
         self.nrow = nrow
         self.gif_ms_per_frame = gif_ms_per_frame
 
-    @staticmethod
-    def _tensorboard(trainer: L.Trainer):
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                return logger.experiment
-        return None
-
     def _snapshot(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str | None) -> None:
         images = sample(pl_module.sampling_generator, pl_module.fixed_noise)
         step = pl_module.batches_done
-        if (tb := self._tensorboard(trainer)) is not None:
+        for tb in tensorboard_writers(trainer):
             tb.add_image("samples/fixed_noise", grid(images, self.nrow), global_step=step)
         if png_name is not None:
             save_grid(images, self.samples_dir / png_name, self.nrow)
@@ -39,9 +32,11 @@ class SampleGrids(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
         step = pl_module.batches_done
-        if step == 0 and (tb := self._tensorboard(trainer)) is not None and hasattr(datamodule, "example_batch"):
-            real = datamodule.example_batch(pl_module.fixed_noise.size(0))
-            tb.add_image("samples/real", grid(real, self.nrow), global_step=0)
+        writers = tensorboard_writers(trainer)
+        if step == 0 and writers and hasattr(datamodule, "example_batch"):
+            real = grid(datamodule.example_batch(pl_module.fixed_noise.size(0)), self.nrow)
+            for tb in writers:
+                tb.add_image("samples/real", real, global_step=0)
         # A resumed run re-logs the grid of its first step too: TensorBoard drops the killed run's points from there.
         due = step == 0 or (self.every_n_batches > 0 and step % self.every_n_batches == 0)
         self._snapshot(trainer, pl_module, f"batch_{step:07d}.png" if due else None)

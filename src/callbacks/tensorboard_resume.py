@@ -17,6 +17,7 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
 
 def tensorboard_writers(trainer: L.Trainer) -> list:
+    """The SummaryWriters of the trainer's TensorBoard loggers (none when logging is off)."""
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
 
 

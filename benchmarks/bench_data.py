@@ -24,7 +24,7 @@ from PIL import Image
 
 import src  # noqa: F401  (registers the config resolvers)
 from src.data.base import ImageDataModule
-from tests.fakedata import write_cifar10
+from src.data.synthetic import write_cifar10
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 

@@ -19,11 +19,11 @@ from torchvision.datasets import MNIST
 
 import src  # noqa: F401  (config resolvers)
 from benchmarks.bench_data import cpu_model
-from src.cli import instantiate
-from src.ema import EMA
-from src.losses import discriminator_loss, generator_loss
+from src.gan.ema import EMA
+from src.gan.losses import discriminator_loss, generator_loss
+from src.run.cli import instantiate
+from src.run.compose import compose_config
 from src.train import train
-from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["mlp_gan", "conv_gan", "dcgan28", "dcgan", "dcgan64"]

@@ -11,3 +11,5 @@ def batches_to_steps(batches: int | None, n_critic: int) -> int:
 
 
 OmegaConf.register_new_resolver("batches_to_steps", batches_to_steps, replace=True)
+
+import src.run.layout  # noqa: E402, F401  (registers ${run_path:...})

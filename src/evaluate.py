@@ -13,11 +13,11 @@ from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
-from src.atomic_io import atomic_write
-from src.checkpoints import load_generator
-from src.cli import instantiate, pick_device, run_cli
 from src.metrics.evaluator import build_evaluator
 from src.metrics.settings import MetricSettings
+from src.run.atomic_io import atomic_write
+from src.run.checkpoints import load_generator
+from src.run.cli import instantiate, pick_device, run_cli
 
 
 def print_table(report: dict) -> None:

@@ -9,15 +9,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from src.checkpoints import load_generator
-from src.cli import pick_device, run_cli
-from src.sampling import sample_in_batches, save_grid
-from src.validation import require_positive, require_writable
+from src.gan.sampling import sample_in_batches, save_grid
+from src.run.checkpoints import load_generator
+from src.run.checks import require_positive, require_writable
+from src.run.cli import pick_device, run_cli
 
 
 def generate(cfg: DictConfig) -> Path:
-    for key, example in (("num_samples", "64"), ("batch_size", "500"), ("nrow", "8")):
-        require_positive(cfg, key, example, integer=True)
+    for key in ("num_samples", "batch_size", "nrow"):
+        require_positive(cfg[key], key)
     device = pick_device(str(cfg.device))
     generator, run_cfg, weights, is_ema = load_generator(cfg.ckpt_path, cfg.get("use_ema"))
     out = Path(cfg.output_dir) if cfg.output_dir else weights.parent

@@ -1,16 +1,17 @@
 """Train a GAN: `python -m src.train model=dcgan data=mnist` (see conf/train.yaml for every group).
-Continue a run: `python -m src.train resume=outputs/<date>/<time>` (see src/resume.py)."""
+Continue a run: `python -m src.train resume=outputs/<date>/<time>` (see src/run/resume.py)."""
 
 
 import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from src.checkpoints import require_fits
-from src.cli import instantiate, print_config_tree, run_cli, save_config
-from src.launch_checks import check_multirun_ddp
-from src.resume import checkpoint_to_resume, continue_run_config
-from src.validation import validate_train_config
+from src.gan.contract import require_gan_module
+from src.run.checkpoints import require_fits
+from src.run.checks import validate_train_config
+from src.run.cli import instantiate, print_config_tree, run_cli, save_config
+from src.run.launch_checks import check_multirun_ddp
+from src.run.resume import checkpoint_to_resume, continue_run_config
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -20,6 +21,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     model = instantiate(cfg.model)
+    if cfg.get("callbacks"):
+        require_gan_module(model)
     ckpt_path = None
     if resumed is not None:
         ckpt_path, checkpoint = resumed

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from src.cli import instantiate, run_cli
-from src.errors import UserError
 from src.metrics.classifier import DomainClassifier, classifier_path, load_classifier, save_classifier
 from src.metrics.realdata import load_uint8, to_unit_range
-from src.validation import require_positive
+from src.run.checks import require_positive
+from src.run.cli import instantiate, run_cli
+from src.run.errors import UserError
 
 
 def fit(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, epochs: int, batch_size: int,
@@ -45,8 +45,8 @@ def accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor
 
 
 def train_classifier(cfg: DictConfig) -> Path:
-    for key, example in (("epochs", "2"), ("batch_size", "128")):
-        require_positive(cfg, key, example, integer=True)
+    require_positive(cfg.epochs, "epochs")
+    require_positive(cfg.batch_size, "batch_size", example=128)
     datamodule = instantiate(cfg.data)
     path = classifier_path(datamodule.data_dir, datamodule.name, datamodule.image_size, datamodule.channels)
     if path.is_file() and not cfg.overwrite:

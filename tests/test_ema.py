@@ -1,16 +1,18 @@
-"""The EMA generator: its arithmetic, its place in checkpoints, and who samples from it."""
+"""The EMA generator follows the update training runs (constant and warm-up decay), is checkpointed and exported,
+and is what sampling uses unless told otherwise."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from src.checkpoints import load_generator
-from src.ema import EMA, warmup_decay
+from src.data.synthetic import write_mnist
+from src.gan.ema import EMA
+from src.gan.sampling import sample_in_batches
 from src.generate import generate
-from src.sampling import sample_in_batches
+from src.run.checkpoints import load_generator
+from src.run.compose import compose_config
 from src.train import train
-from tests.conftest import compose_config
 
 
 def run_updates(ema: EMA, model: nn.Linear, values: list[float]) -> None:
@@ -49,13 +51,21 @@ def test_warmup_decay_follows_its_schedule() -> None:
         d = min(0.999, (1 + t) / (10 + t))
         expected = d * expected + (1 - d) * v
     assert ema.module.weight.item() == pytest.approx(expected, rel=1e-6)
-    assert warmup_decay(0.999, 890) == pytest.approx(0.99, abs=1e-4) and warmup_decay(0.999, 10**6) == 0.999
+    assert int(ema.num_updates) == len(values)
+
+
+@pytest.mark.parametrize(("done", "decay"), [(0, 0.1), (890, 0.99), (8991, 0.999), (10**6, 0.999)])
+def test_warmup_decay_after_many_updates(done: int, decay: float) -> None:
+    """The decay of update number done + 1 is min(0.999, (1 + done) / (10 + done)): 0.99 after 890 updates."""
+    model = toy(1.0)
+    ema = EMA(model, decay=0.999, warmup=True)
+    ema.num_updates.fill_(done)  # as a resumed checkpoint sets it
+    run_updates(ema, model, [0.0])  # ema = d * 1 + (1 - d) * 0 = d
+    assert ema.module.weight.item() == pytest.approx(decay, rel=1e-6)
 
 
 @pytest.fixture(scope="module")
 def ema_run(tmp_path_factory):
-    from tests.fakedata import write_mnist
-
     root = tmp_path_factory.mktemp("ema")
     write_mnist(root / "data")
     cfg = compose_config("train", ["max_batches=3", "data.batch_size=8", "data.num_workers=0", "~logger",
@@ -72,6 +82,7 @@ def test_checkpoint_holds_the_ema_and_generator_pt_is_it(ema_run) -> None:
     assert ema.keys() == raw.keys() and any(not torch.equal(ema[k], raw[k]) for k in ema)
     exported = torch.load(ema_run / "generator.pt", weights_only=True)
     exported_raw = torch.load(ema_run / "generator_raw.pt", weights_only=True)
+    assert exported.keys() == ema.keys() and exported_raw.keys() == raw.keys() and len(ema) > 0
     assert all(torch.equal(exported[k], ema[k]) for k in ema) and all(torch.equal(exported_raw[k], raw[k]) for k in raw)
 
 

@@ -1,4 +1,5 @@
-"""FID, KID, IS and class coverage on known feature sets, and the checks that guard them."""
+"""FID, KID, IS and class coverage give the known values on known feature sets, and impossible settings are one
+clear error."""
 
 import math
 
@@ -6,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from src.errors import UserError
 from src.metrics.evaluator import Evaluator
 from src.metrics.extractors import FeatureExtractor
 from src.metrics.reference import RealReference
 from src.metrics.scores import class_coverage, fid_metric, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
+from src.run.errors import UserError
 
 DIM = 8
 

@@ -1,4 +1,4 @@
-"""Metrics end to end on small MNIST files whose classes are learnable: the domain classifier CLI, the
+"""Metrics work end to end on small MNIST files whose classes are learnable: the domain classifier CLI, the
 training callback with best.ckpt, the evaluate CLI with its cache, and the Inception path with a stand-in."""
 
 import json
@@ -12,12 +12,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from src.data.mnist_rebuild import write_idx
-from src.errors import UserError
 from src.evaluate import evaluate
 from src.metrics.classifier import load_classifier
+from src.run.compose import compose_config
+from src.run.errors import UserError
 from src.train import train
 from src.train_classifier import train_classifier
-from tests.conftest import compose_config
 
 # 4 x width = 16-d domain features; sample counts just above what FID/KID/IS need.
 SMALL = ["metrics.num_samples=40", "metrics.kid_subset_size=20", "metrics.kid_subsets=5", "metrics.is_splits=2",
@@ -93,7 +93,8 @@ def test_evaluate_prints_and_writes_domain_metrics_and_reuses_the_cache(measured
                      "classes_covered_domain", "class_kl_domain"]
     assert all(row["samples"] == 40 and row["reference"] == "MNIST train (300 images)" for row in written["rows"])
     assert "fid_domain" in printed and "domain classifier mnist_32_1.pt" in printed
-    assert 0 <= report["rows"][5]["value"] <= 10
+    covered = report["rows"][5]["value"]  # classes_covered_domain: a count of MNIST's 10 classes
+    assert covered == int(covered) and 0 <= covered <= 10
 
 
 def test_evaluate_without_a_classifier_says_how_to_train_one(measured_run, tmp_path: Path) -> None:

@@ -1,22 +1,22 @@
-"""Each design network at its size: output shapes, value range, logits, and clear errors for bad sizes."""
+"""Every design network makes images of the configured size and channels in [-1, 1], its discriminator returns
+logits, and a size it cannot make is one clear error."""
 
 import pytest
 import torch
 
-from src.cli import instantiate
-from src.errors import UserError
-from tests.conftest import compose_config
-
-MODELS = {"mlp_gan": 28, "conv_gan": 28, "dcgan28": 28, "dcgan": 32, "dcgan64": 64}
+from src.run.cli import instantiate
+from src.run.compose import compose_config, group_options
+from src.run.errors import UserError
 
 
-@pytest.mark.parametrize("data", ["mnist", "cifar10"])
-@pytest.mark.parametrize("model", sorted(MODELS))
+# Every config in conf/model/ with every one in conf/data/: the shapes come from the composed config.
+@pytest.mark.parametrize("data", group_options("data"))
+@pytest.mark.parametrize("model", group_options("model"))
 def test_generator_and_discriminator_shapes(model: str, data: str) -> None:
     cfg = compose_config("train", [f"model={model}", f"data={data}"])
-    channels = 1 if data == "mnist" else 3
-    size = MODELS[model]
-    assert (cfg.model.image_size, cfg.model.channels, cfg.data.image_size) == (size, channels, size)
+    size, channels = cfg.model.image_size, cfg.data.channels
+    assert channels in (1, 3) and size > 0
+    assert (cfg.model.channels, cfg.data.image_size) == (channels, size)  # the model follows the data, and back
 
     generator = instantiate(cfg.model.generator).eval()
     discriminator = instantiate(cfg.model.discriminator).eval()
@@ -31,6 +31,11 @@ def test_generator_and_discriminator_shapes(model: str, data: str) -> None:
     with torch.no_grad():
         last.bias.fill_(3.0)
         assert discriminator(images).min() > 1.0
+
+
+@pytest.mark.parametrize(("model", "size"), [("dcgan28", 28), ("dcgan", 32), ("dcgan64", 64)])
+def test_fixed_size_designs_default_to_their_size(model: str, size: int) -> None:
+    assert compose_config("train", [f"model={model}"]).model.image_size == size
 
 
 def test_dcgan_init_statistics() -> None:
@@ -59,7 +64,7 @@ def test_impossible_image_size_is_one_clear_error(overrides: list[str], message:
 
 @pytest.mark.parametrize("size", [16, 40])
 def test_flexible_models_follow_image_size(size: int) -> None:
-    for model in ("mlp_gan", "conv_gan"):
+    for model in ("mlp_gan", "conv_gan"):  # the designs whose size is a parameter
         cfg = compose_config("train", [f"model={model}", f"model.image_size={size}", "data=cifar10"])
         gan = instantiate(cfg.model)  # the module checks G and D against the configured shape
         assert gan.generator(gan.fixed_noise[:2]).shape == (2, 3, size, size)

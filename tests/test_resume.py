@@ -1,7 +1,5 @@
 """Crash and resume: a killed run, resumed, ends exactly where an uninterrupted run of the same seed ends."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +9,12 @@ from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from src.checkpoints import newest_checkpoint
+from src.data.synthetic import write_mnist
+from src.run.checkpoints import newest_checkpoint
+from src.run.compose import compose_config
 from src.train import train
-from tests.conftest import compose_config
-from tests.fakedata import write_mnist
+from tests.conftest import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCHES = 12  # 64 images / batch 8 = 8 batches per epoch: the budget crosses one epoch end
 
 
@@ -25,11 +23,6 @@ def tiny(data_dir: Path, every: int) -> list[str]:
             "data.batch_size=8", "data.num_workers=0", f"paths.data_dir={data_dir}", "sample_every_n_batches=4",
             "report_every_n_batches=4", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
             "trainer.enable_model_summary=false"]
-
-
-def cli(*overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.train", *overrides], cwd=ROOT, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
 
 
 def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -90,12 +83,12 @@ def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
     data_dir: Path, uninterrupted: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    killed = cli(*tiny(data_dir, 3), f"hydra.run.dir={run}",
-                 "+callbacks.killer._target_=tests.killer.KillAfterBatch", "+callbacks.killer.batch=5")
+    killed = run_cli("src.train", *tiny(data_dir, 3), f"hydra.run.dir={run}",
+                     "+callbacks.killer._target_=tests.killer.KillAfterBatch", "+callbacks.killer.batch=5")
     assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL, mid-epoch, 2 batches after a checkpoint
     assert newest_checkpoint(run / "checkpoints")[1] == 6  # the checkpoint of batch 3 (2 optimizer steps each)
 
-    resumed = cli(f"resume={run}")  # nothing else: the run's own overrides are used again
+    resumed = run_cli("src.train", f"resume={run}")  # nothing else: the run's own overrides are used again
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())[0] == "model=mlp_gan"  # kept
     assert len(list((run / ".hydra").glob("resume_*/overrides.yaml"))) == 1

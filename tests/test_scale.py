@@ -1,32 +1,26 @@
-"""Scaling paths on CPU: DDP over gloo, mixed precision, torch.compile, Hydra multirun and its presets."""
+"""The scaling paths work on CPU: DDP over gloo, mixed precision, torch.compile, Hydra multirun and its presets."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 from lightning.pytorch.plugins import MixedPrecision
+from omegaconf import open_dict
 
-from src.cli import instantiate
+from src.data.synthetic import write_mnist
+from src.run.cli import instantiate
+from src.run.compose import CONF_DIR, compose_config
 from src.train import train
-from tests.conftest import compose_config
-from tests.fakedata import write_mnist
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "src.train", *overrides], cwd=cwd, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+from tests.conftest import run_cli
 
 
 def test_ddp_on_two_cpu_processes_and_its_checkpoint_loads_in_one(tmp_path: Path) -> None:
     write_mnist(tmp_path / "data", n_train=64)
-    result = run_train("trainer=ddp_cpu", "model=dcgan", "max_batches=3", "data.batch_size=8", "data.num_workers=0",
-                       f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = run_cli("src.train", "trainer=ddp_cpu", "model=dcgan", "max_batches=3", "data.batch_size=8",
+                     "data.num_workers=0", f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}",
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "MEMBER: 2/2" in result.stderr + result.stdout
     ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
@@ -36,8 +30,22 @@ def test_ddp_on_two_cpu_processes_and_its_checkpoint_loads_in_one(tmp_path: Path
     gan.load_state_dict(ckpt["state_dict"])  # plain keys: no DDP `module.` prefix, loads in one process
 
 
+class RecordPrecision(L.Callback):
+    """Test-only: the precision each training batch ran under, kept on the class for the test."""
+
+    seen: list[str] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        RecordPrecision.seen.append(trainer.precision)
+
+
 def test_bf16_mixed_trains_on_cpu(train_cfg) -> None:
-    metrics = train(train_cfg("model=dcgan", "trainer.precision=bf16-mixed", "~logger", "~callbacks"))
+    cfg = train_cfg("model=dcgan", "trainer.precision=bf16-mixed", "~logger", "~callbacks")
+    with open_dict(cfg):
+        cfg.callbacks = {"precision": {"_target_": f"{__name__}.RecordPrecision"}}
+    RecordPrecision.seen.clear()
+    metrics = train(cfg)
+    assert RecordPrecision.seen == ["bf16-mixed", "bf16-mixed"]  # the override reached the trainer, both batches
     assert torch.isfinite(torch.tensor([metrics["loss/g"], metrics["loss/d"]])).all()
 
 
@@ -65,9 +73,9 @@ def test_compile_trains_and_keeps_plain_state_dict_keys(train_cfg) -> None:
 
 def test_multirun_gives_a_folder_per_job_and_a_summary(tmp_path: Path) -> None:
     write_mnist(tmp_path / "data", n_train=32)
-    result = run_train("-m", "model=mlp_gan", "model.lr_g=1e-4,2e-4", "max_batches=2", "data.batch_size=8",
-                       "data.num_workers=0", "~logger", f"paths.data_dir={tmp_path / 'data'}",
-                       f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    result = run_cli("src.train", "-m", "model=mlp_gan", "model.lr_g=1e-4,2e-4", "max_batches=2", "data.batch_size=8",
+                     "data.num_workers=0", "~logger", f"paths.data_dir={tmp_path / 'data'}",
+                     f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     records = json.loads((tmp_path / "sweep/summary.json").read_text())
     assert [r["job"] for r in records] == [0, 1] and all(r["status"] == "COMPLETED" for r in records)
@@ -76,28 +84,34 @@ def test_multirun_gives_a_folder_per_job_and_a_summary(tmp_path: Path) -> None:
 
 
 def test_multirun_with_ddp_stops_with_a_pointer_to_slurm(tmp_path: Path) -> None:
-    result = run_train("-m", "trainer=ddp_cpu", "model.lr_g=1e-4,2e-4", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    result = run_cli("src.train", "-m", "trainer=ddp_cpu", "model.lr_g=1e-4,2e-4", f"hydra.sweep.dir={tmp_path}",
+                     cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("Error: multirun (-m) with trainer.devices=2")
     assert "hydra/launcher=slurm" in result.stderr and not (tmp_path / "0" / "checkpoints").exists()
 
 
 @pytest.mark.parametrize(
-    ("overrides", "key", "expected"),
+    ("overrides", "expected"),
     [
-        (["hydra/launcher=joblib"], "hydra.launcher._target_", "hydra_plugins.hydra_joblib_launcher"),
+        (["hydra/launcher=joblib"],
+         {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": -1}),
         (["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"],
-         "hydra.launcher.tasks_per_node", 4),
-        (["hydra/launcher=slurm", "trainer=ddp", "trainer.num_nodes=2"], "hydra.launcher.nodes", 2),
+         {"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher", "tasks_per_node": 4,
+          "gpus_per_node": 4, "nodes": 2}),
+        (["hydra/launcher=slurm", "trainer=ddp", "trainer.num_nodes=2"], {"tasks_per_node": 2, "nodes": 2}),
     ],
 )
-def test_sweep_presets_compose(overrides: list[str], key: str, expected) -> None:
+def test_sweep_presets_compose(overrides: list[str], expected: dict) -> None:
+    """The launcher presets resolve to the plugin's class and take their sizes from the trainer group."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import get_class
     from omegaconf import OmegaConf
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    value = OmegaConf.select(cfg, key)
-    assert value == expected or str(value).startswith(str(expected))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)  # the hydra node is what's tested
+    got = {key: OmegaConf.select(cfg, f"hydra.launcher.{key}") for key in expected}
+    assert got == expected
+    get_class(cfg.hydra.launcher._target_)  # the plugin is installed and the class exists

@@ -1,17 +1,15 @@
 """The Optuna sweeper runs real trials and minimises the metric that src.train returns."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from src.run.compose import compose_config
 from src.train_classifier import train_classifier
-from tests.conftest import compose_config
+from tests.conftest import run_cli
 from tests.test_metrics_pipeline import SMALL, write_class_patterns
 
-ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the sweeps extra is not installed")
 
 
@@ -22,14 +20,12 @@ def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> No
         "model=mlp_gan", f"paths.data_dir={data_dir}", "data.num_workers=0", "classifier.width=4", "epochs=2",
         "batch_size=30"]))
     sweep = tmp_path / "sweep"
-    result = subprocess.run(
-        [sys.executable, "-m", "src.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
-         "hydra.sweeper.sampler.n_startup_trials=2", "model=mlp_gan", "model.generator.width=8", "max_batches=2",
-         "metrics.every_n_batches=2", *SMALL, "data.batch_size=8", "data.num_workers=0", "~logger",
-         "trainer.enable_progress_bar=false", "~callbacks.progress_bar", f"paths.data_dir={data_dir}",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        timeout=600)
+    result = run_cli(
+        "src.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2", "model=mlp_gan", "model.generator.width=8", "max_batches=2",
+        "metrics.every_n_batches=2", *SMALL, "data.batch_size=8", "data.num_workers=0", "~logger",
+        "trainer.enable_progress_bar=false", "~callbacks.progress_bar", f"paths.data_dir={data_dir}",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {"model.lr_g", "model.lr_d", "model.n_critic"}

@@ -1,1 +1,2 @@
-"""Callbacks that turn a training run into things a person looks at: console lines, grids, GIFs, weights."""
+"""Callbacks around a training run: checkpoints and exact resume, divergence stop, console lines, grids, GIFs,
+metrics and weights. They read the module through src/gan/contract.py."""

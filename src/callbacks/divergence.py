@@ -12,8 +12,10 @@ from typing import Any
 import lightning as L
 import torch
 
-from src.checkpoints import newest_checkpoint
-from src.errors import TrainingDiverged
+from src.gan.contract import GANModule
+from src.run.checkpoints import newest_checkpoint
+from src.run.errors import TrainingDiverged
+from src.run.layout import RunFolder
 
 LOSSES = {"loss_g": "loss/g", "loss_d": "loss/d"}
 
@@ -23,7 +25,7 @@ def last_good_checkpoint(trainer: L.Trainer) -> str:
     found = [f for f in (newest_checkpoint(folder) for folder in folders) if f is not None]
     if found:
         path, step = max(found, key=lambda f: f[1])
-        run = path.parent.parent
+        run = RunFolder.of_file(path).root
         batches = step // trainer.lightning_module.steps_per_batch
         return (f"the last good checkpoint is {path} (batch {batches}), left as it was: continue from it with a "
                 f"lower learning rate, e.g. python -m src.train resume={run} model.lr_g=... model.lr_d=...")
@@ -33,11 +35,11 @@ def last_good_checkpoint(trainer: L.Trainer) -> str:
 
 
 class StopOnDivergence(L.Callback):
-    def _stop(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> None:
+    def _stop(self, trainer: L.Trainer, pl_module: GANModule, what: str) -> None:
         raise TrainingDiverged(f"training diverged at batch {pl_module.batches_done}: {what}; "
                                f"{last_good_checkpoint(trainer)}")
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
         losses = {name: outputs[key] for key, name in LOSSES.items() if isinstance(outputs, dict) and key in outputs}
         # one device-to-host read per batch on the good path (each separate check would sync a GPU once)
         if losses and not torch.isfinite(torch.stack(list(losses.values()))).all():
@@ -45,7 +47,7 @@ class StopOnDivergence(L.Callback):
             values = ", ".join(f"{name}={float(value):g}" for name, value in losses.items())
             self._stop(trainer, pl_module, f"{' and '.join(bad)} not finite ({values})")
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: GANModule, checkpoint: dict[str, Any]) -> None:
         for key, tensor in checkpoint["state_dict"].items():
             if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                 self._stop(trainer, pl_module, f"{key} holds non-finite values, so this state was not saved")

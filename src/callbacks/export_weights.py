@@ -8,18 +8,19 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from src.atomic_io import atomic_save
+from src.gan.contract import GANModule
+from src.run.atomic_io import atomic_save
+from src.run.layout import RunFolder
 
 
 class ExportWeights(L.Callback):
     def __init__(self, output_dir: str) -> None:
-        self.output_dir = Path(output_dir)
+        self.run = RunFolder(Path(output_dir))
 
     @rank_zero_only
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+    def on_fit_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         sampling = pl_module.sampling_generator
-        atomic_save(sampling.state_dict(), self.output_dir / "generator.pt")
+        atomic_save(sampling.state_dict(), self.run.generator)
         if sampling is not pl_module.generator:
-            atomic_save(pl_module.generator.state_dict(), self.output_dir / "generator_raw.pt")
-        atomic_save(pl_module.discriminator.state_dict(), self.output_dir / "discriminator.pt")
+            atomic_save(pl_module.generator.state_dict(), self.run.generator_raw)
+        atomic_save(pl_module.discriminator.state_dict(), self.run.discriminator)

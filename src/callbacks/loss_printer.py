@@ -3,6 +3,8 @@
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from src.gan.contract import GANModule
+
 
 class LossPrinter(L.Callback):
     def __init__(self, every_n_batches: int = 500) -> None:
@@ -11,7 +13,7 @@ class LossPrinter(L.Callback):
         self._count = 0
 
     @rank_zero_only
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
         if not outputs or self.every_n_batches <= 0:
             return
         self._sum_g += float(outputs["loss_g"])

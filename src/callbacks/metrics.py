@@ -8,9 +8,10 @@ import warnings
 
 import lightning as L
 
-from src.errors import UserError
+from src.gan.contract import GANModule
 from src.metrics.evaluator import Evaluator, build_evaluator
 from src.metrics.settings import MetricSettings
+from src.run.errors import UserError
 
 # best.ckpt is saved after the G step on purpose: those are the weights the metric just measured.
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
@@ -25,7 +26,7 @@ class QualityMetrics(L.Callback):
     def every_n_batches(self) -> int:
         return self.settings.every_n_batches
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_fit_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         """Load the extractor and the real statistics up front: a missing classifier fails before training."""
         if self.every_n_batches <= 0:
             return
@@ -35,13 +36,13 @@ class QualityMetrics(L.Callback):
         if trainer.is_global_zero:
             self.evaluator = build_evaluator(self.settings, trainer.datamodule, pl_module.device)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
         step = pl_module.batches_done
         if self.every_n_batches <= 0 or step % self.every_n_batches != 0:
             return
         values = None
         if trainer.is_global_zero:
-            values = self.evaluator.evaluate(pl_module.sampling_generator, pl_module.hparams.z_dim)
+            values = self.evaluator.evaluate(pl_module.sampling_generator, pl_module.z_dim)
         values = trainer.strategy.broadcast(values, src=0)  # every rank logs the same value for the checkpoint
         logged = {f"metrics/{name}": value for name, value in values.items()}
         for name, value in logged.items():

@@ -15,6 +15,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from src.callbacks.loop_state import at_epoch_end
+
 
 def collect_rng_states() -> dict[str, Any]:
     """Plain containers and tensors only, so checkpoints load with torch.load(weights_only=True)."""
@@ -44,8 +46,7 @@ class RNGState(L.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         trainer = self._trainer
-        at_epoch_end = trainer is not None and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
-        return {"states": collect_rng_states(), "at_epoch_end": bool(at_epoch_end)}
+        return {"states": collect_rng_states(), "at_epoch_end": trainer is not None and at_epoch_end(trainer)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict["at_epoch_end"]:

@@ -8,19 +8,21 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
-from src.callbacks.tensorboard_resume import tensorboard_writers
-from src.sampling import grid, sample, save_grid
+from src.callbacks.loggers import tensorboard_writers
+from src.gan.contract import GANModule
+from src.gan.sampling import grid, sample, save_grid
+from src.run.layout import RunFolder
 
 
 class SampleGrids(L.Callback):
     def __init__(self, output_dir: str, every_n_batches: int = 500, nrow: int = 8, gif_ms_per_frame: int = 300) -> None:
-        self.samples_dir = Path(output_dir) / "samples"
-        self.gif_path = Path(output_dir) / "training_progress.gif"
+        run = RunFolder(Path(output_dir))
+        self.samples_dir, self.gif_path = run.samples, run.gif
         self.every_n_batches = every_n_batches
         self.nrow = nrow
         self.gif_ms_per_frame = gif_ms_per_frame
 
-    def _snapshot(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str | None) -> None:
+    def _snapshot(self, trainer: L.Trainer, pl_module: GANModule, png_name: str | None) -> None:
         images = sample(pl_module.sampling_generator, pl_module.fixed_noise)
         step = pl_module.batches_done
         for tb in tensorboard_writers(trainer):
@@ -29,7 +31,7 @@ class SampleGrids(L.Callback):
             save_grid(images, self.samples_dir / png_name, self.nrow)
 
     @rank_zero_only
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         datamodule = trainer.datamodule
         step = pl_module.batches_done
         writers = tensorboard_writers(trainer)
@@ -48,11 +50,11 @@ class SampleGrids(L.Callback):
             self._snapshot(trainer, pl_module, f"batch_{step:07d}.png")
 
     @rank_zero_only
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         self._snapshot(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
 
     @rank_zero_only
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_fit_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         """The GIF is built from the PNGs on disk, so a resumed run's GIF covers the whole training."""
         paths = sorted(self.samples_dir.glob("batch_*.png")) + sorted(self.samples_dir.glob("epoch_*.png"))[-1:]
         if not paths:

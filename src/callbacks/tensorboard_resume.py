@@ -12,30 +12,27 @@
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
-
-def tensorboard_writers(trainer: L.Trainer) -> list:
-    """The SummaryWriters of the trainer's TensorBoard loggers (none when logging is off)."""
-    return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+from src.callbacks.loggers import tensorboard_writers
+from src.gan.contract import GANModule
 
 
 class TensorBoardResume(L.Callback):
     def __init__(self) -> None:
         self._flush_due = False
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         if trainer.ckpt_path is None or not trainer.is_global_zero:
             return
         step = pl_module.batches_done
         for writer in tensorboard_writers(trainer):
             writer.file_writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: GANModule, checkpoint: dict[str, Any]) -> None:
         self._flush_due = True
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: GANModule, batch: Any, batch_idx: int
                              ) -> None:
         if self._flush_due and trainer.is_global_zero:
             for writer in tensorboard_writers(trainer):

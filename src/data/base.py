@@ -18,7 +18,8 @@ from torchvision import transforms
 from src.data.batch_transform import BatchTransform
 from src.data.loader import EpochBatches, InMemoryBatches, PerItemBatches, ResumableLoader
 from src.data.memory_cache import load_or_build
-from src.errors import UserError
+from src.run.checks import require_positive
+from src.run.errors import UserError
 
 
 def per_item_transform(image_size: int, channels: int, native_channels: int) -> transforms.Compose:
@@ -52,9 +53,8 @@ class ImageDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for key, value in {"data.batch_size": batch_size, "data.image_size": image_size}.items():
-            if value <= 0:
-                raise UserError(f"{key} must be positive, got {value}")
+        require_positive(batch_size, "data.batch_size")
+        require_positive(image_size, "data.image_size")
         if channels not in (1, 3):
             raise UserError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
         if num_workers < 0:

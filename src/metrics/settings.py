@@ -3,7 +3,8 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from src.errors import UserError
+from src.run.checks import require_positive
+from src.run.errors import UserError
 
 EXTRACTORS = ("domain", "inception")
 METRICS = ("fid", "kid", "is", "coverage")
@@ -40,10 +41,9 @@ class MetricSettings:
         if self.mode not in ("min", "max"):
             raise UserError(f"metrics.mode must be min or max, got {self.mode!r}")
         for key in ("num_samples", "batch_size", "kid_subsets", "kid_subset_size", "is_splits"):
-            if getattr(self, key) <= 0:
-                raise UserError(f"metrics.{key} must be positive, got {getattr(self, key)}")
-        if self.num_real is not None and self.num_real <= 0:
-            raise UserError(f"metrics.num_real must be positive or null (the whole split), got {self.num_real}")
+            require_positive(getattr(self, key), f"metrics.{key}")
+        if self.num_real is not None:  # null: the whole split
+            require_positive(self.num_real, "metrics.num_real")
         if self.every_n_batches < 0:
             raise UserError(f"metrics.every_n_batches must be 0 (off) or positive, got {self.every_n_batches}")
 

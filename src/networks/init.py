@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from src.errors import UserError
+from src.run.errors import UserError
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -9,9 +9,9 @@ from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig
 
-from src.cli import exit_with
-from src.errors import UserError
-from src.validation import require_writable
+from src.run.checks import require_writable
+from src.run.cli import exit_with
+from src.run.errors import UserError
 
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 

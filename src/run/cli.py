@@ -16,7 +16,8 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from src.errors import UserError
+from src.run.errors import UserError
+from src.run.layout import RunFolder
 
 T = TypeVar("T")
 FIRST = ("model", "data", "trainer", "callbacks", "logger", "paths")
@@ -34,7 +35,7 @@ def print_config_tree(cfg: DictConfig) -> None:
 
 def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
     """The resolved config beside the run (Hydra's .hydra/config.yaml keeps the unresolved one)."""
-    path = Path(output_dir) / "config.yaml"
+    path = RunFolder(Path(output_dir)).config
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return path

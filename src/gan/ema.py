@@ -5,12 +5,31 @@ import copy
 import torch
 from torch import nn
 
+DEFAULT_DECAY = 0.999
+# The GAN module keeps its EMA as the attribute `ema`: checkpoints hold it under these state_dict keys.
+STATE_PREFIX = "ema."
+WEIGHTS_PREFIX = STATE_PREFIX + "module."  # the averaged generator's weights ("ema.num_updates" is the counter)
 
-def warmup_decay(decay: float, num_updates: int) -> float:
-    """min(decay, (1 + t) / (10 + t)): early averages forget the random init quickly (TensorFlow's EMA rule).
 
-    With decay 0.999 the warm-up rule governs the first ~9,000 updates (e.g. 0.99 after 890 updates)."""
-    return min(decay, (1 + num_updates) / (10 + num_updates))
+def has_ema(state: dict[str, torch.Tensor]) -> bool:
+    return any(k.startswith(STATE_PREFIX) for k in state)
+
+
+def ema_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The averaged generator's own state dict, out of a GAN module's state dict."""
+    return {k.removeprefix(WEIGHTS_PREFIX): v for k, v in state.items() if k.startswith(WEIGHTS_PREFIX)}
+
+
+def start_from_generator(state: dict[str, torch.Tensor], generator_prefix: str = "generator.") -> None:
+    """Give a state dict without EMA keys an EMA that starts at its generator's weights (in place)."""
+    for key in [k for k in state if k.startswith(generator_prefix)]:
+        state[WEIGHTS_PREFIX + key.removeprefix(generator_prefix)] = state[key].clone()
+    state[STATE_PREFIX + "num_updates"] = torch.zeros((), dtype=torch.long)
+
+
+def drop_ema(state: dict[str, torch.Tensor]) -> None:
+    for key in [k for k in state if k.startswith(STATE_PREFIX)]:
+        del state[key]
 
 
 class EMA(nn.Module):
@@ -27,12 +46,10 @@ class EMA(nn.Module):
         self.module = copy.deepcopy(model).requires_grad_(False).eval()
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
-    def current_decay(self) -> float:
-        return warmup_decay(self.decay, int(self.num_updates)) if self.warmup else self.decay
-
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        # The decay stays a tensor on the weights' device: reading num_updates into Python would sync a GPU per step.
+        # With warm-up the decay is min(decay, (1 + t) / (10 + t)) after t updates (TensorFlow's EMA rule), so early
+        # averages forget the random init quickly. It stays a tensor: reading num_updates would sync a GPU per step.
         n = self.num_updates.to(torch.float32)
         decay = torch.clamp((1 + n) / (10 + n), max=self.decay) if self.warmup else torch.full_like(n, self.decay)
         averaged, live = list(self.module.parameters()), [p.detach() for p in model.parameters()]

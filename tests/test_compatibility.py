@@ -1,0 +1,68 @@
+"""Runs made by earlier versions keep working: a run folder written by main at 3f56ba1 (tests/assets, see its
+README.md) still resumes through `python -m src.train resume=...` and still samples through `python -m src.generate`."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from src.data.synthetic import write_mnist
+from tests.conftest import run_cli
+
+OLD_RUN = Path(__file__).parent / "assets" / "run_from_main_3f56ba1"
+
+
+@pytest.fixture
+def old_run(tmp_path: Path) -> Path:
+    """A copy of the old run folder: the tests write into it."""
+    return Path(shutil.copytree(OLD_RUN, tmp_path / "old_run"))
+
+
+def test_the_asset_is_the_run_its_readme_describes() -> None:
+    ckpt = torch.load(OLD_RUN / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 6  # max_batches=3, 2 optimizer steps a batch
+    overrides = yaml.safe_load((OLD_RUN / ".hydra" / "overrides.yaml").read_text())
+    assert "model=dcgan" in overrides and "paths.data_dir=/tmp/oldrun/data" in overrides
+
+
+def test_an_old_run_resumes_with_its_own_overrides(old_run: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    write_mnist(data_dir)  # the run's recorded paths.data_dir (/tmp/oldrun/data) is gone: point it here
+    old_generator = torch.load(old_run / "generator.pt", weights_only=True)
+
+    result = run_cli("src.train", f"resume={old_run}", "max_batches=5", f"paths.data_dir={data_dir}",
+                     "trainer.enable_progress_bar=false", "~callbacks.progress_bar", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    ckpt = torch.load(old_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 10 and int(ckpt["state_dict"]["ema.num_updates"]) == 5  # 5 batches, 2 steps each
+    # It went on from batch 3 rather than starting again: of the grids every 2 batches (the run's
+    # sample_every_n_batches=2; the asset has none) only batch 4's was made; a new run would make 0, 2 and 4.
+    grids = {p.name for p in (old_run / "samples").glob("batch_*.png")}
+    assert grids == {"batch_0000004.png"}
+    # The run's own overrides were used again: dcgan with model.generator.width=4 (the checkpoint fits it).
+    assert yaml.safe_load((old_run / "config.yaml").read_text())["model"]["generator"]["width"] == 4
+    assert len(list((old_run / ".hydra").glob("resume_*/overrides.yaml"))) == 1
+
+    generator = torch.load(old_run / "generator.pt", weights_only=True)  # rewritten: the EMA of the resumed run
+    ema = {k.removeprefix("ema.module."): v for k, v in ckpt["state_dict"].items() if k.startswith("ema.module.")}
+    assert generator.keys() == ema.keys() == old_generator.keys() and len(ema) > 0
+    assert all(torch.equal(generator[k], ema[k]) for k in ema)
+    assert any(not torch.equal(generator[k], old_generator[k]) for k in generator)
+
+
+def test_an_old_run_samples_from_its_folder_and_from_its_checkpoint(old_run: Path, tmp_path: Path) -> None:
+    samples = {}
+    for name, source in (("folder", old_run), ("checkpoint", old_run / "checkpoints" / "last.ckpt")):
+        out = tmp_path / name
+        result = run_cli("src.generate", f"ckpt_path={source}", "num_samples=10", "batch_size=4", "seed=3",
+                         f"output_dir={out}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        samples[name] = np.load(out / "samples.npz")["images"]
+        assert samples[name].dtype == np.uint8 and samples[name].shape == (10, 1, 32, 32)
+        assert samples[name].std() > 0 and (out / "samples.png").is_file()
+    # The folder's generator.pt is the EMA generator of last.ckpt: the same seed gives the same images.
+    assert np.array_equal(samples["folder"], samples["checkpoint"])

@@ -1,0 +1,84 @@
+"""What the callbacks rely on from Lightning beyond its hooks, and from the module (src/gan/contract.py): a Lightning
+upgrade or a new module that breaks either fails here, in one place."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from src.callbacks.checkpoint import BatchCheckpoint
+from src.callbacks.loop_state import at_epoch_end
+from src.gan.contract import require_gan_module
+from src.run.cli import instantiate
+from src.run.compose import compose_config
+from src.run.errors import UserError
+
+
+class Tiny(L.LightningModule):
+    """Two optimizer steps per batch, like the GAN, on 12 samples in batches of 4 (3 batches per epoch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator, self.discriminator = nn.Linear(2, 2), nn.Linear(2, 1)
+        self.register_buffer("fixed_noise", torch.zeros(4, 2))
+        self.epoch_ends: list[bool] = []
+
+    sampling_generator = property(lambda self: self.generator)
+    z_dim = property(lambda self: 2)
+    steps_per_batch = property(lambda self: 2)
+    batches_done = property(lambda self: self.trainer.global_step // 2)
+
+    def training_step(self, batch, batch_idx):
+        for opt in self.optimizers():
+            opt.zero_grad()
+            self.manual_backward(self.discriminator(self.generator(batch[0])).mean())
+            opt.step()
+        self.epoch_ends.append(at_epoch_end(self.trainer))
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(net.parameters(), 0.1) for net in (self.generator, self.discriminator)]
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(12, 2)), batch_size=4)
+
+
+def fit(module: L.LightningModule, root: Path, max_steps: int, every: int, ckpt_path: str | None = None) -> None:
+    trainer = L.Trainer(max_steps=max_steps, callbacks=[BatchCheckpoint(root, every_n_batches=every)], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=root)
+    trainer.fit(module, ckpt_path=ckpt_path)
+
+
+def test_epoch_end_is_seen_on_the_last_batch_of_each_epoch(tmp_path: Path) -> None:
+    module = Tiny()
+    fit(module, tmp_path, max_steps=2 * 6, every=0)
+    assert module.epoch_ends == [False, False, True, False, False, True]
+
+
+def test_batch_checkpoint_writes_last_every_n_batches_and_one_file_per_epoch(tmp_path: Path) -> None:
+    fit(Tiny(), tmp_path, max_steps=2 * 5, every=2)  # 5 batches: epoch 0 = batches 1-3, then 4-5
+    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["epoch_000.ckpt", "last.ckpt"]
+    assert torch.load(tmp_path / "epoch_000.ckpt", weights_only=True)["global_step"] == 6
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 10  # saved again at the end
+
+    before = (tmp_path / "last.ckpt").stat().st_mtime_ns
+    fit(Tiny(), tmp_path, max_steps=2 * 5, every=2, ckpt_path=str(tmp_path / "last.ckpt"))  # nothing left to train
+    assert (tmp_path / "last.ckpt").stat().st_mtime_ns == before
+
+
+def test_the_gan_module_provides_what_callbacks_read() -> None:
+    require_gan_module(instantiate(compose_config("train", ["model=mlp_gan"]).model))
+    require_gan_module(Tiny())
+
+
+def test_a_module_without_the_contract_is_one_line() -> None:
+    class Plain(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.generator = nn.Linear(2, 2)
+
+    with pytest.raises(UserError, match="Plain lacks discriminator, fixed_noise, sampling_generator, z_dim, "
+                                        "steps_per_batch, batches_done, which the callbacks read"):
+        require_gan_module(Plain())

@@ -16,6 +16,11 @@ from src.train import train
 from tests.conftest import run_cli
 
 BATCHES = 12  # 64 images / batch 8 = 8 batches per epoch: the budget crosses one epoch end
+# Besides the default BCE: an objective with state of its own in every part (spectral-norm vectors, lazy R1 every
+# other batch, DiffAugment's random draws, a learning-rate schedule): all of it must resume exactly too.
+OBJECTIVES = {"bce": (), "hinge_sn_diffaugment_r1_decay": (
+    "loss=hinge", "model.spectral_norm=true", "augment=diffaugment", "regularizer=r1", "regularizer.every=2",
+    "scheduler=linear_decay")}
 
 
 def tiny(data_dir: Path, every: int) -> list[str]:
@@ -42,6 +47,7 @@ def assert_same_end(a: Path, b: Path) -> None:
     assert ca["global_step"] == cb["global_step"] == 2 * BATCHES and ca["epoch"] == cb["epoch"]
     torch.testing.assert_close(ca["state_dict"], cb["state_dict"], rtol=0, atol=0)
     torch.testing.assert_close(ca["optimizer_states"], cb["optimizer_states"], rtol=0, atol=0)
+    assert ca.get("lr_schedulers") == cb.get("lr_schedulers")
     assert scalars(a) == scalars(b)
     assert [step for step, _ in scalars(b)["loss/g"]] == list(range(BATCHES))  # every step once
 
@@ -54,10 +60,22 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(data_dir: Path, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("uninterrupted")
-    train(compose_config("train", tiny(data_dir, 3), run))
-    return run
+def uninterrupted_runs(data_dir: Path, tmp_path_factory) -> dict[str, Path]:
+    """The uninterrupted run of each objective, trained once when a test first asks for it."""
+    runs: dict[str, Path] = {}
+
+    def get(objective: str) -> Path:
+        if objective not in runs:
+            runs[objective] = tmp_path_factory.mktemp(f"uninterrupted_{objective}")
+            train(compose_config("train", [*tiny(data_dir, 3), *OBJECTIVES[objective]], runs[objective]))
+        return runs[objective]
+
+    return get
+
+
+@pytest.fixture
+def uninterrupted(uninterrupted_runs) -> Path:
+    return uninterrupted_runs("bce")
 
 
 def test_same_seed_gives_the_same_losses_on_cpu(data_dir: Path, uninterrupted: Path, tmp_path: Path) -> None:
@@ -79,11 +97,12 @@ def test_resume_after_a_crash_at_an_epoch_end_is_exact(data_dir: Path, uninterru
     assert_same_end(uninterrupted, tmp_path)
 
 
+@pytest.mark.parametrize("objective", OBJECTIVES)
 def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
-    data_dir: Path, uninterrupted: Path, tmp_path: Path
+    data_dir: Path, uninterrupted_runs, tmp_path: Path, objective: str
 ) -> None:
     run = tmp_path / "run"
-    killed = run_cli("src.train", *tiny(data_dir, 3), f"hydra.run.dir={run}",
+    killed = run_cli("src.train", *tiny(data_dir, 3), *OBJECTIVES[objective], f"hydra.run.dir={run}",
                      "+callbacks.killer._target_=tests.killer.KillAfterBatch", "+callbacks.killer.batch=5")
     assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL, mid-epoch, 2 batches after a checkpoint
     assert newest_checkpoint(run / "checkpoints")[1] == 6  # the checkpoint of batch 3 (2 optimizer steps each)
@@ -98,4 +117,4 @@ def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
     assert loss_g_steps(resumed_file) == list(range(3, BATCHES))
     start = next(e for e in EventFileLoader(str(resumed_file)).Load() if e.HasField("session_log"))
     assert start.session_log.status == start.session_log.START and start.step == 3
-    assert_same_end(uninterrupted, run)
+    assert_same_end(uninterrupted_runs(objective), run)

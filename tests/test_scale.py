@@ -15,17 +15,24 @@ from src.run.compose import CONF_DIR, compose_config
 from src.train import train
 from tests.conftest import run_cli
 
+# Besides the default BCE, an objective that adds a double backward (R1), parametrized layers (spectral norm),
+# random augmentation and a learning-rate schedule to every path.
+OBJECTIVES = {"bce": [], "hinge_sn_diffaugment_r1_decay": [
+    "loss=hinge", "model.spectral_norm=true", "augment=diffaugment", "regularizer=r1", "regularizer.every=1",
+    "scheduler=linear_decay"]}
 
-def test_ddp_on_two_cpu_processes_and_its_checkpoint_loads_in_one(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_ddp_on_two_cpu_processes_and_its_checkpoint_loads_in_one(tmp_path: Path, objective: str) -> None:
     write_mnist(tmp_path / "data", n_train=64)
     result = run_cli("src.train", "trainer=ddp_cpu", "model=dcgan", "max_batches=3", "data.batch_size=8",
                      "data.num_workers=0", f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}",
-                     cwd=tmp_path)
+                     *OBJECTIVES[objective], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "MEMBER: 2/2" in result.stderr + result.stdout
     ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 6  # 3 batches x 2 optimizer steps, counted once (not per rank)
-    cfg = compose_config("train", ["model=dcgan"])
+    cfg = compose_config("train", ["model=dcgan", *OBJECTIVES[objective]])
     gan = instantiate(cfg.model)
     gan.load_state_dict(ckpt["state_dict"])  # plain keys: no DDP `module.` prefix, loads in one process
 
@@ -39,8 +46,9 @@ class RecordPrecision(L.Callback):
         RecordPrecision.seen.append(trainer.precision)
 
 
-def test_bf16_mixed_trains_on_cpu(train_cfg) -> None:
-    cfg = train_cfg("model=dcgan", "trainer.precision=bf16-mixed", "~logger", "~callbacks")
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_bf16_mixed_trains_on_cpu(train_cfg, objective: str) -> None:
+    cfg = train_cfg("model=dcgan", "trainer.precision=bf16-mixed", "~logger", "~callbacks", *OBJECTIVES[objective])
     with open_dict(cfg):
         cfg.callbacks = {"precision": {"_target_": f"{__name__}.RecordPrecision"}}
     RecordPrecision.seen.clear()
@@ -49,9 +57,10 @@ def test_bf16_mixed_trains_on_cpu(train_cfg) -> None:
     assert torch.isfinite(torch.tensor([metrics["loss/g"], metrics["loss/d"]])).all()
 
 
-def test_fp16_grad_scaler_steps_both_optimizers(train_cfg) -> None:
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_fp16_grad_scaler_steps_both_optimizers(train_cfg, objective: str) -> None:
     """16-mixed with a GradScaler (what GPUs use): backward -> step per optimizer, both networks move."""
-    cfg = train_cfg("model=dcgan")
+    cfg = train_cfg("model=dcgan", *OBJECTIVES[objective])
     gan, datamodule = instantiate(cfg.model), instantiate(cfg.data)
     before = {k: v.clone() for k, v in gan.state_dict().items() if k.endswith("weight")}
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
@@ -63,8 +72,10 @@ def test_fp16_grad_scaler_steps_both_optimizers(train_cfg) -> None:
     assert moved == {"generator", "discriminator", "ema"}  # the EMA copy of G follows G
 
 
-def test_compile_trains_and_keeps_plain_state_dict_keys(train_cfg) -> None:
-    cfg = train_cfg("model=mlp_gan", "model.compile=true", "~logger")
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_compile_trains_and_keeps_plain_state_dict_keys(train_cfg, objective: str) -> None:
+    """Compiled G and D; R1's double backward runs D eagerly (compiled graphs can't), the rest stays compiled."""
+    cfg = train_cfg("model=mlp_gan", "model.compile=true", "~logger", *OBJECTIVES[objective])
     train(cfg)
     ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert "generator.net.0.0.weight" in ckpt["state_dict"]

@@ -1,20 +1,31 @@
-"""The adversarial training step: n_critic discriminator updates, then one generator update, per batch."""
+"""The adversarial training step: n_critic discriminator updates, then one generator update, per batch.
 
+The objective is passed in like the networks are: a loss (src/gan/losses.py), a penalty on D
+(src/gan/regularizers.py), an augmentation of every image D sees (src/gan/augment.py), an optimizer factory per
+network and an optional learning-rate schedule (src/gan/schedules.py). The step itself never asks which."""
+
+import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from src.gan.augment import NoAugment
 from src.gan.ema import DEFAULT_DECAY, EMA, STATE_PREFIX, drop_ema, has_ema, start_from_generator
-from src.gan.losses import discriminator_loss, generator_loss
+from src.gan.losses import BCE, Loss
+from src.gan.regularizers import NoPenalty, Regularizer
+from src.networks.spectral_norm import apply_spectral_norm
 from src.run.checks import require_positive
 from src.run.errors import UserError
 
 # The EMA copy of G stays in eval mode on purpose (it is only sampled); Lightning would warn about it every fit.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]  # params -> optimizer (Hydra's `_partial_: true`)
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]  # (optimizer, total_batches) -> scheduler
 
 
 class GAN(L.LightningModule):
@@ -30,6 +41,14 @@ class GAN(L.LightningModule):
         z_dim: int,
         image_size: int,
         channels: int,
+        loss: Loss | None = None,
+        regularizer: Regularizer | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        optimizer_g: OptimizerFactory | None = None,
+        optimizer_d: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        spectral_norm: bool = False,
+        grad_clip_norm: float | None = None,
         lr_g: float = 2e-4,
         lr_d: float = 2e-4,
         betas: Sequence[float] = (0.5, 0.999),
@@ -47,11 +66,23 @@ class GAN(L.LightningModule):
         for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
                            "model.num_fixed": num_fixed, "model.z_dim": z_dim}.items():
             require_positive(value, key)
-        self.save_hyperparameters(ignore=["generator", "discriminator"])
-        self.hparams.betas = tuple(float(b) for b in betas)  # a plain tuple keeps checkpoints loadable
+        if grad_clip_norm is not None:
+            require_positive(grad_clip_norm, "model.grad_clip_norm")
+        objective = {"loss": loss or BCE(), "regularizer": regularizer or NoPenalty(),
+                     "augment": augment or NoAugment()}
+        self.save_hyperparameters(ignore=["generator", "discriminator", *objective, "optimizer_g", "optimizer_d",
+                                          "scheduler"])
+        # Checkpoints keep plain values only (they load with weights_only): the objects are recorded by their repr.
+        self.hparams.update({name: repr(value) for name, value in objective.items()})
+        self.hparams.betas = tuple(float(b) for b in betas)
         self.automatic_optimization = False
+        self.loss, self.regularizer, self.augment = objective.values()
+        adam = functools.partial(torch.optim.Adam, betas=self.hparams.betas, fused=fused_adam or None)
+        self.optimizer_g = optimizer_g or functools.partial(adam, lr=lr_g)
+        self.optimizer_d = optimizer_d or functools.partial(adam, lr=lr_d)
+        self.scheduler = scheduler
         self.generator = generator
-        self.discriminator = discriminator
+        self.discriminator = apply_spectral_norm(discriminator) if spectral_norm else discriminator
         noise = torch.randn(num_fixed, z_dim, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_noise", noise)
         self._check_shapes()
@@ -101,26 +132,50 @@ class GAN(L.LightningModule):
         if self.hparams.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
+        penalty_due = self.regularizer.due(self.batches_done)  # a Python int: deciding costs no GPU sync
         for _ in range(self.hparams.n_critic):
             with self.toggled_optimizer(opt_d):  # G is frozen here, so G(z) builds no graph
-                real_logits = self.discriminator(real)
-                fake_logits = self.discriminator(self.generator(self.sample_noise(real.size(0))))
-                d_loss = discriminator_loss(real_logits, fake_logits)
-                opt_d.zero_grad(set_to_none=True)
-                self.manual_backward(d_loss)
-                opt_d.step()
+                seen_real = self.augment(real)
+                seen_fake = self.augment(self.generator(self.sample_noise(real.size(0))))
+                real_logits, fake_logits = self.discriminator(seen_real), self.discriminator(seen_fake)
+                d_loss = self.loss.discriminator(real_logits, fake_logits)
+                penalty = self.regularizer(self.discriminator, seen_real, seen_fake) if penalty_due else None
+                self._step(opt_d, d_loss if penalty is None else d_loss + penalty)
         with self.toggled_optimizer(opt_g):
-            g_loss = generator_loss(self.discriminator(self.generator(self.sample_noise(real.size(0)))))
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
+            fake = self.generator(self.sample_noise(real.size(0)))
+            g_loss = self.loss.generator(self.discriminator(self.augment(fake)))
+            self._step(opt_g, g_loss)
         if self.ema is not None:
             self.ema.update(self.generator)
-
-        d_real, d_fake = torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()
-        self.log_dict({"loss/g": g_loss, "loss/d": d_loss}, prog_bar=True)
-        self.log_dict({"D(x)": d_real, "D(G(z))": d_fake})
+        self._log_batch(g_loss, d_loss, real_logits, fake_logits, penalty)
+        for scheduler in self.lr_schedulers() or []:  # after logging: the rates logged are the ones this batch used
+            scheduler.step()
         return {"loss_g": g_loss.detach(), "loss_d": d_loss.detach()}
+
+    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Inside optimizer.step: an fp16 GradScaler has unscaled the gradients by now, so the norm is the true one."""
+        if self.hparams.grad_clip_norm is not None:
+            self.clip_gradients(optimizer, self.hparams.grad_clip_norm, gradient_clip_algorithm="norm")
+
+    def _log_batch(self, g_loss: torch.Tensor, d_loss: torch.Tensor, real_logits: torch.Tensor,
+                   fake_logits: torch.Tensor, penalty: torch.Tensor | None) -> None:
+        """loss/g and loss/d on the bar; D's raw logits for every loss, its probabilities where they mean one."""
+        self.log_dict({"loss/g": g_loss, "loss/d": d_loss}, prog_bar=True)
+        logged = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
+        if self.loss.logits_are_probabilities:
+            logged |= {"D(x)": torch.sigmoid(real_logits.detach()).mean(),
+                       "D(G(z))": torch.sigmoid(fake_logits.detach()).mean()}
+        if penalty is not None and not isinstance(self.regularizer, NoPenalty):
+            logged[f"loss/{self.regularizer.name}"] = penalty.detach()
+        if self.scheduler is not None:
+            opt_g, opt_d = self.optimizers()
+            logged |= {"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]}
+        self.log_dict(logged)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator."""
@@ -131,11 +186,15 @@ class GAN(L.LightningModule):
         elif self.ema is None and has_ema(state):
             drop_ema(state)
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        betas, fused = self.hparams.betas, self.hparams.fused_adam or None  # None: torch's default implementation
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas, fused=fused)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas, fused=fused)
-        return [opt_g, opt_d]
+    def configure_optimizers(self):
+        opt_g = self.optimizer_g(self.generator.parameters())
+        opt_d = self.optimizer_d(self.discriminator.parameters())
+        if self.scheduler is None:
+            return [opt_g, opt_d]
+        total_batches = self.trainer.max_steps // self.steps_per_batch
+        if total_batches <= 0:
+            raise UserError("a learning-rate schedule runs over max_batches: set max_batches=<batches>")
+        return [opt_g, opt_d], [self.scheduler(opt_g, total_batches), self.scheduler(opt_d, total_batches)]
 
     @torch.no_grad()
     def _check_shapes(self) -> None:

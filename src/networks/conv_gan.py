@@ -30,7 +30,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 64) -> None:
+    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 64, batch_norm: bool = True) -> None:
+        """batch_norm=False puts nn.Identity where the BatchNorm was (same indices), e.g. for WGAN-GP or SN."""
         super().__init__()
         require_multiple("conv_gan", image_size, 4)
         final = image_size // 8  # each k4 s2 p1 conv floors the size by half
@@ -38,7 +39,7 @@ class Discriminator(nn.Module):
             nn.Conv2d(channels, width, 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(width, 2 * width, 4, 2, 1),
-            nn.BatchNorm2d(2 * width),
+            nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(2 * width, 4 * width, 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),

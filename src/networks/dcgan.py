@@ -32,7 +32,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 28) -> None:
+    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 28, batch_norm: bool = True) -> None:
+        """batch_norm=False puts nn.Identity where the BatchNorm was (same indices), e.g. for WGAN-GP or SN."""
         super().__init__()
         require_size("dcgan", image_size, 32)
         w = width
@@ -40,10 +41,10 @@ class Discriminator(nn.Module):
             nn.Conv2d(channels, 2 * w, 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(2 * w, 4 * w, 4, 2, 1),
-            nn.BatchNorm2d(4 * w),
+            nn.BatchNorm2d(4 * w) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(4 * w, 8 * w, 4, 2, 1),
-            nn.BatchNorm2d(8 * w),
+            nn.BatchNorm2d(8 * w) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(8 * w, 1, 4, 1, 0),
         )

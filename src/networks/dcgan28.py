@@ -29,18 +29,20 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 28) -> None:
+    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 28, batch_norm: bool = True) -> None:
+        """batch_norm=False puts nn.Identity where the BatchNorm was (same indices), e.g. for WGAN-GP or SN, and
+        gives the conv before it the bias that BatchNorm made redundant."""
         super().__init__()
         require_size("dcgan28", image_size, 28)
         w = width
         self.net = nn.Sequential(
             nn.Conv2d(channels, 2 * w, 2, 2, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(2 * w, 4 * w, 2, 2, bias=False),
-            nn.BatchNorm2d(4 * w),
+            nn.Conv2d(2 * w, 4 * w, 2, 2, bias=not batch_norm),
+            nn.BatchNorm2d(4 * w) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(4 * w, 8 * w, 2, 2),
-            nn.BatchNorm2d(8 * w),
+            nn.BatchNorm2d(8 * w) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(8 * w, 1, 3, 1),
         )

@@ -11,11 +11,10 @@ def _up(n_in: int, n_out: int) -> list[nn.Module]:
     return [nn.ConvTranspose2d(n_in, n_out, 4, 2, 1, bias=False), nn.BatchNorm2d(n_out), nn.ReLU(inplace=True)]
 
 
-def _down(n_in: int, n_out: int, batch_norm: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(n_in, n_out, 4, 2, 1, bias=not batch_norm)]
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(n_out))
-    return [*layers, nn.LeakyReLU(0.2, inplace=True)]
+def _down(n_in: int, n_out: int, batch_norm: bool) -> list[nn.Module]:
+    # Without BatchNorm the conv gets its bias back, and nn.Identity keeps the Sequential's indices.
+    norm = nn.BatchNorm2d(n_out) if batch_norm else nn.Identity()
+    return [nn.Conv2d(n_in, n_out, 4, 2, 1, bias=not batch_norm), norm, nn.LeakyReLU(0.2, inplace=True)]
 
 
 class Generator(nn.Module):
@@ -40,14 +39,16 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 3, image_size: int = 64, width: int = 128) -> None:
+    def __init__(self, channels: int = 3, image_size: int = 64, width: int = 128, batch_norm: bool = True) -> None:
+        """batch_norm=False puts nn.Identity where the BatchNorm was (same indices), e.g. for WGAN-GP or SN."""
         super().__init__()
         require_size("dcgan64", image_size, 64)
         self.net = nn.Sequential(
-            *_down(channels, width, batch_norm=False),
-            *_down(width, 2 * width),
-            *_down(2 * width, 4 * width),
-            *_down(4 * width, 8 * width),
+            nn.Conv2d(channels, width, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            *_down(width, 2 * width, batch_norm),
+            *_down(2 * width, 4 * width, batch_norm),
+            *_down(4 * width, 8 * width, batch_norm),
             nn.Flatten(),
             nn.Linear(8 * width * 4 * 4, 1),
         )

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from src.networks.init import dcgan_init
+from src.run.errors import UserError
 
 
 def _generator_block(n_in: int, n_out: int) -> nn.Sequential:
@@ -34,8 +35,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 128) -> None:
+    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 128, batch_norm: bool = False) -> None:
+        """The design's D has no BatchNorm: batch_norm is accepted (false) so presets can set it for every model."""
         super().__init__()
+        if batch_norm:
+            raise UserError("model=mlp_gan's discriminator has no BatchNorm to keep: set "
+                            "model.discriminator.batch_norm=false")
         h = width
         self.net = nn.Sequential(
             nn.Flatten(),

@@ -28,7 +28,8 @@ def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outpu
 # is one. The config check, the GAN module and the DataModules all check through require_positive.
 POSITIVE = {
     "model.lr_g": "2e-4", "model.lr_d": "2e-4", "model.n_critic": 1, "model.z_dim": 100, "model.num_fixed": 64,
-    "model.image_size": 32, "data.batch_size": 64, "data.image_size": 32, "max_batches": 1200,
+    "model.image_size": 32, "model.grad_clip_norm": "1.0", "data.batch_size": 64, "data.image_size": 32,
+    "max_batches": 1200,
     "num_samples": 64, "batch_size": 500, "nrow": 8, "epochs": 2,
     "metrics.num_samples": 10000, "metrics.batch_size": 500, "metrics.kid_subsets": 100,
     "metrics.kid_subset_size": 1000, "metrics.is_splits": 10, "metrics.num_real": 10000,
@@ -80,6 +81,15 @@ def validate_train_config(cfg: DictConfig) -> None:
     if cfg.trainer.get("enable_progress_bar") is False and "progress_bar" in (cfg.get("callbacks") or {}):
         raise UserError("trainer.enable_progress_bar=false but callbacks.progress_bar is set: turn the bar off with "
                         "~callbacks.progress_bar instead")
+    if cfg.trainer.get("gradient_clip_val"):
+        raise UserError(f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val} does not apply under manual "
+                        f"optimization: use model.grad_clip_norm={cfg.trainer.gradient_clip_val} instead")
+    if model.get("grad_clip_norm") and model.get("fused_adam") and str(cfg.trainer.precision).startswith("16"):
+        raise UserError("model.grad_clip_norm with trainer.precision=16-mixed needs model.fused_adam=false: fused Adam "
+                        "unscales the gradients inside its step, too late to clip them")
+    if cfg.get("scheduler") and cfg.max_batches is None:
+        raise UserError("a learning-rate schedule runs over max_batches, which is null: set max_batches=<batches> or "
+                        "scheduler=none")
     optimized = cfg.get("optimized_metric")
     if optimized and str(optimized).startswith("metrics/") and not cfg.metrics.every_n_batches:
         raise UserError(f"optimized_metric={optimized} is never measured with metrics.every_n_batches=0: set "

@@ -7,6 +7,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from src.gan.contract import require_gan_module
+from src.run.budget import report_short_budget
 from src.run.checkpoints import require_fits
 from src.run.checks import validate_train_config
 from src.run.cli import instantiate, print_config_tree, run_cli, save_config
@@ -35,6 +36,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     save_config(cfg, cfg.paths.output_dir)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    report_short_budget(trainer, model, cfg)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 

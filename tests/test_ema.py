@@ -1,5 +1,5 @@
-"""The EMA generator follows the update training runs (constant and warm-up decay), is checkpointed and exported,
-and is what sampling uses unless told otherwise."""
+"""The EMA generator follows the update training runs (constant and warm-up decay, start), samples with BatchNorm
+statistics of its own weights, is checkpointed and exported, and is what sampling uses unless told otherwise."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from src.data.synthetic import write_mnist
-from src.gan.ema import EMA
+from src.gan.ema import EMA, recompute_batchnorm_statistics
 from src.gan.sampling import sample_in_batches
 from src.generate import generate
 from src.run.checkpoints import load_generator
+from src.run.cli import instantiate
 from src.run.compose import compose_config
 from src.train import train
 
@@ -118,3 +119,59 @@ def test_checkpoints_from_before_the_ema_sample_raw_and_resume(ema_run, capsys) 
     train(cfg)  # resumes: the EMA starts from the checkpoint's generator
     (resumed,) = (ema_run.parent / "resumed" / "checkpoints").glob("*.ckpt")
     assert int(torch.load(resumed, map_location="cpu", weights_only=True)["state_dict"]["ema.num_updates"]) == 1
+
+
+def small_bn_generator() -> nn.Sequential:
+    """Two BatchNorm layers, the second fed by the first: its statistics depend on the first's normalisation."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3), nn.BatchNorm1d(3))
+
+
+def test_recomputed_statistics_are_those_of_a_cumulative_train_mode_pass() -> None:
+    """What BigGAN's standing statistics are: train-mode forwards with momentum=None, here without leaving eval mode."""
+    generator = small_bn_generator()
+    noise = [torch.randn(16, 4, generator=torch.Generator().manual_seed(i)) for i in range(5)]
+    reference = small_bn_generator()
+    for bn in (reference[1], reference[4]):
+        bn.reset_running_stats()
+        bn.momentum = None
+    reference.train()
+    with torch.no_grad():
+        for z in noise:
+            reference(z)
+
+    generator.train()
+    recompute_batchnorm_statistics(generator, noise)
+    assert generator.training  # the caller's mode is kept
+    for ours, theirs in ((generator[1], reference[1]), (generator[4], reference[4])):
+        torch.testing.assert_close(ours.running_mean, theirs.running_mean)
+        torch.testing.assert_close(ours.running_var, theirs.running_var)
+        assert int(ours.num_batches_tracked) == 5
+    first = generator[0](torch.cat(noise))
+    assert torch.allclose(generator[1].running_mean, first.mean(0), atol=1e-5)  # 5 equal batches: the plain mean
+
+
+def test_the_ema_gets_statistics_of_its_own_weights_without_touching_the_training_rng(ema_run) -> None:
+    cfg = compose_config("train", ["model=dcgan", "model.generator.width=8"])
+    gan = instantiate(cfg.model)
+    with torch.no_grad():
+        for p in gan.generator.parameters():
+            p.mul_(1.5)  # the trained G moves; the EMA follows a little
+    gan.ema.update(gan.generator)
+    copied = {k: v.clone() for k, v in gan.ema.module.named_buffers() if "running" in k}
+    rng = torch.get_rng_state()
+    first = {k: v.clone() for k, v in gan.sampling_generator.named_buffers() if "running" in k}
+    assert torch.equal(torch.get_rng_state(), rng)  # a private noise generator: training draws stay as they were
+    assert any(not torch.equal(first[k], copied[k]) for k in copied)  # no longer the live G's statistics
+    gan._ema_statistics_fresh = False
+    again = {k: v.clone() for k, v in gan.sampling_generator.named_buffers() if "running" in k}
+    assert all(torch.equal(first[k], again[k]) for k in first)  # the same noise every time: deterministic
+
+
+def test_ema_start_follows_the_model_then_averages() -> None:
+    model = toy(2.0)
+    ema = EMA(model, decay=0.9, warmup=False, start=2)
+    run_updates(ema, model, [1.0, -3.0])
+    assert ema.module.weight.item() == -3.0  # before the start it is a copy
+    run_updates(ema, model, [5.0])
+    assert ema.module.weight.item() == pytest.approx(0.9 * -3.0 + 0.1 * 5.0)

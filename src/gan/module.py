@@ -14,7 +14,16 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from src.gan.augment import NoAugment
-from src.gan.ema import DEFAULT_DECAY, EMA, STATE_PREFIX, drop_ema, has_ema, start_from_generator
+from src.gan.ema import (
+    DEFAULT_DECAY,
+    EMA,
+    STATE_PREFIX,
+    WEIGHTS_PREFIX,
+    drop_ema,
+    has_ema,
+    recompute_batchnorm_statistics,
+    start_from_generator,
+)
 from src.gan.losses import BCE, Loss
 from src.gan.regularizers import NoPenalty, Regularizer
 from src.networks.spectral_norm import apply_spectral_norm
@@ -60,6 +69,8 @@ class GAN(L.LightningModule):
         fused_adam: bool = True,
         ema_decay: float | None = DEFAULT_DECAY,
         ema_warmup: bool = True,
+        ema_start: int = 0,
+        ema_bn_batches: int = 16,
         sample_with_ema: bool = True,
     ) -> None:
         super().__init__()
@@ -88,12 +99,29 @@ class GAN(L.LightningModule):
         self._check_shapes()
         if ema_decay is not None and not 0 <= ema_decay < 1:
             raise UserError(f"model.ema_decay must be in [0, 1) (null or 0 turns the EMA off), got {ema_decay}")
-        self.ema = EMA(generator, ema_decay, ema_warmup) if ema_decay else None
+        self.ema = EMA(generator, ema_decay, ema_warmup, ema_start) if ema_decay else None
+        self._ema_statistics_fresh = False  # the EMA's BatchNorm statistics belong to its current weights
 
     @property
     def sampling_generator(self) -> nn.Module:
-        """What grids, metrics and generator.pt use: the EMA copy of G, unless model.sample_with_ema=false."""
-        return self.ema.module if self.ema is not None and self.hparams.sample_with_ema else self.generator
+        """What grids, metrics and generator.pt use: the EMA copy of G (with BatchNorm statistics of its own
+        weights), unless model.sample_with_ema=false."""
+        if self.ema is None or not self.hparams.sample_with_ema:
+            return self.generator
+        self._refresh_ema_statistics()
+        return self.ema.module
+
+    def _refresh_ema_statistics(self) -> None:
+        """BatchNorm statistics for the averaged weights, from ema_bn_batches batches of noise drawn from a private
+        generator: the same noise every time, and the training's random stream is left alone (exact resume).
+        Off the per-batch path: run when the EMA is sampled or checkpointed."""
+        if not self.hparams.ema_bn_batches or self._ema_statistics_fresh:
+            return
+        rng = torch.Generator(device=self.device).manual_seed(self.hparams.fixed_seed)
+        noise = (torch.randn(self.hparams.num_fixed, self.z_dim, generator=rng, device=self.device)
+                 for _ in range(self.hparams.ema_bn_batches))
+        recompute_batchnorm_statistics(self.ema.module, noise)
+        self._ema_statistics_fresh = True
 
     def setup(self, stage: str) -> None:
         if self.hparams.channels_last:  # NHWC convolutions: faster on tensor cores (and a little on CPU)
@@ -146,7 +174,8 @@ class GAN(L.LightningModule):
             g_loss = self.loss.generator(self.discriminator(self.augment(fake)))
             self._step(opt_g, g_loss)
         if self.ema is not None:
-            self.ema.update(self.generator)
+            self.ema.update(self.generator)  # copies G's BatchNorm statistics: recomputed when the EMA is sampled
+            self._ema_statistics_fresh = False
         self._log_batch(g_loss, d_loss, real_logits, fake_logits, penalty)
         for scheduler in self.lr_schedulers() or []:  # after logging: the rates logged are the ones this batch used
             scheduler.step()
@@ -176,6 +205,13 @@ class GAN(L.LightningModule):
             opt_g, opt_d = self.optimizers()
             logged |= {"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]}
         self.log_dict(logged)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The checkpoint's EMA carries BatchNorm statistics of its own weights, like generator.pt."""
+        if self.ema is not None and self.hparams.ema_bn_batches:
+            self._refresh_ema_statistics()
+            for name, buffer in self.ema.module.named_buffers():
+                checkpoint["state_dict"][WEIGHTS_PREFIX + name] = buffer.detach().clone()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator."""

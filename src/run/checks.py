@@ -29,7 +29,7 @@ def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outpu
 POSITIVE = {
     "model.lr_g": "2e-4", "model.lr_d": "2e-4", "model.n_critic": 1, "model.z_dim": 100, "model.num_fixed": 64,
     "model.image_size": 32, "model.grad_clip_norm": "1.0", "data.batch_size": 64, "data.image_size": 32,
-    "max_batches": 1200,
+    "max_batches": 1200, "max_minutes": "9.5",
     "num_samples": 64, "batch_size": 500, "nrow": 8, "epochs": 2,
     "metrics.num_samples": 10000, "metrics.batch_size": 500, "metrics.kid_subsets": 100,
     "metrics.kid_subset_size": 1000, "metrics.is_splits": 10, "metrics.num_real": 10000,
@@ -62,6 +62,8 @@ def validate_train_config(cfg: DictConfig) -> None:
         require_positive(OmegaConf.select(cfg, key), key)
     if cfg.max_batches is not None:
         require_positive(cfg.max_batches, "max_batches")
+    if cfg.get("max_minutes") is not None:
+        require_positive(cfg.max_minutes, "max_minutes")
     require_count(cfg, "checkpoint_every_n_batches", "for none between epochs")
     require_count(cfg, "report_every_n_batches", "for no loss line")
     require_count(cfg, "sample_every_n_batches", "for grids at epoch ends only")

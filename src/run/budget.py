@@ -1,0 +1,29 @@
+"""Saying why training stopped when it stopped short of max_batches: another limit, named, with how to go on."""
+
+import lightning as L
+from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from src.gan.contract import GANModule
+
+
+def stop_reason(trainer: L.Trainer) -> str:
+    """The limit that ended fit() before max_steps: the wall clock, the epoch limit, or something else."""
+    timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
+    if timers and timers[0].time_remaining() <= 0:
+        return "max_minutes reached"
+    if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:
+        return f"trainer.max_epochs={trainer.max_epochs} reached"
+    return "training ended early"
+
+
+def report_short_budget(trainer: L.Trainer, model: GANModule, cfg: DictConfig) -> None:
+    """One line when the run did fewer batches than max_batches asked for (nothing when it did them all)."""
+    if cfg.max_batches is None or trainer.interrupted or model.batches_done >= cfg.max_batches:
+        return
+    run, reason = cfg.paths.output_dir, stop_reason(trainer)
+    more = " max_minutes=<more>" if reason.startswith("max_minutes") else ""
+    if rank_zero_only.rank == 0:
+        print(f"stopped at batch {model.batches_done} of max_batches={cfg.max_batches}: {reason}; everything a "
+              f"finished run writes is in {run}; continue with python -m src.train resume={run}{more}")

@@ -108,14 +108,15 @@ class GAN(L.LightningModule):
         weights), unless model.sample_with_ema=false."""
         if self.ema is None or not self.hparams.sample_with_ema:
             return self.generator
-        self._refresh_ema_statistics()
+        if not self._ema_statistics_fresh:
+            self.recompute_ema_statistics()
         return self.ema.module
 
-    def _refresh_ema_statistics(self) -> None:
+    def recompute_ema_statistics(self) -> None:
         """BatchNorm statistics for the averaged weights, from ema_bn_batches batches of noise drawn from a private
         generator: the same noise every time, and the training's random stream is left alone (exact resume).
         Off the per-batch path: run when the EMA is sampled or checkpointed."""
-        if not self.hparams.ema_bn_batches or self._ema_statistics_fresh:
+        if not self.hparams.ema_bn_batches:
             return
         rng = torch.Generator(device=self.device).manual_seed(self.hparams.fixed_seed)
         noise = (torch.randn(self.hparams.num_fixed, self.z_dim, generator=rng, device=self.device)
@@ -209,7 +210,8 @@ class GAN(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """The checkpoint's EMA carries BatchNorm statistics of its own weights, like generator.pt."""
         if self.ema is not None and self.hparams.ema_bn_batches:
-            self._refresh_ema_statistics()
+            if not self._ema_statistics_fresh:
+                self.recompute_ema_statistics()
             for name, buffer in self.ema.module.named_buffers():
                 checkpoint["state_dict"][WEIGHTS_PREFIX + name] = buffer.detach().clone()
 

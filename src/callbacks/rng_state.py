@@ -14,6 +14,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from src.callbacks.loop_state import at_epoch_end
 
@@ -46,13 +47,20 @@ class RNGState(L.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         trainer = self._trainer
-        return {"states": collect_rng_states(), "at_epoch_end": trainer is not None and at_epoch_end(trainer)}
+        states = collect_rng_states()
+        per_rank = [states]
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            per_rank = [None] * dist.get_world_size()  # every rank draws its own noise: keep each rank's generators
+            dist.all_gather_object(per_rank, states)
+        return {"states": states, "per_rank": per_rank, "at_epoch_end": trainer is not None and at_epoch_end(trainer)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        per_rank, rank = state_dict.get("per_rank", []), self._trainer.global_rank if self._trainer else 0
+        states = per_rank[rank] if len(per_rank) > rank else state_dict["states"]
         if state_dict["at_epoch_end"]:
-            restore_rng_states(state_dict["states"])
+            restore_rng_states(states)
         else:
-            self._pending = state_dict["states"]
+            self._pending = states
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer = trainer

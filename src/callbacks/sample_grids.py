@@ -11,6 +11,7 @@ from PIL import Image
 from src.callbacks.loggers import tensorboard_writers
 from src.gan.contract import GANModule
 from src.gan.sampling import grid, sample, save_grid
+from src.run.atomic_io import atomic_write
 from src.run.layout import RunFolder
 
 
@@ -60,6 +61,6 @@ class SampleGrids(L.Callback):
         if not paths:
             return
         frames = [Image.open(p).convert("RGB") for p in paths]
-        frames[0].save(
-            self.gif_path, save_all=True, append_images=frames[1:], duration=self.gif_ms_per_frame, loop=0
-        )
+        atomic_write(self.gif_path, lambda f: frames[0].save(
+            f, format="GIF", save_all=True, append_images=frames[1:], duration=self.gif_ms_per_frame, loop=0
+        ))

@@ -7,6 +7,7 @@ Two paths give the same batches (within one 8-bit level):
 Both use the same seeded, sharded, resumable batch order (src/data/loader.py).
 """
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from torchvision import transforms
 
 from src.data.batch_transform import BatchTransform
 from src.data.loader import EpochBatches, InMemoryBatches, PerItemBatches, ResumableLoader
+from src.data.lock import exclusive
 from src.data.memory_cache import load_or_build
 from src.run.checks import require_positive
 from src.run.errors import UserError
@@ -88,6 +90,9 @@ class ImageDataModule(L.LightningDataModule):
         """The folder of raw files the in-memory cache is built from (a change there rebuilds it)."""
         raise NotImplementedError
 
+    def verify_raw_files(self) -> None:
+        """Before the in-memory cache is (re)built: one clear line if a raw file is damaged (src/data/checksums.py)."""
+
     # --- shared ----------------------------------------------------------------------------------------------------
     def transform(self) -> transforms.Compose:
         return per_item_transform(self.image_size, self.channels, self.native_channels)
@@ -96,14 +101,27 @@ class ImageDataModule(L.LightningDataModule):
     def cache_path(self) -> Path:
         return self.data_dir / f"{self.cache_name}_train_uint8.pt"
 
+    def preparing(self) -> AbstractContextManager:
+        """The lock held while this dataset's shared files in data_dir (raw files, decoded cache) are made: processes
+        starting together on one data folder do the work once (src/data/lock.py)."""
+        if not self.cache_name:  # nothing is written into data_dir
+            return nullcontext()
+        return exclusive(self.data_dir / f".{self.name}.lock", f"{self.name} in {self.data_dir}")
+
     def prepare_data(self) -> None:
-        message = self.ensure_files()
+        with self.preparing():
+            message = self.ensure_files()
         if message:
             print(f"[data] {self.name}: {message}")
 
+    def _verify_and_decode(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self.verify_raw_files()
+        return self.decode_all()
+
     def setup(self, stage: str | None = None) -> None:
         if self.in_memory and self.images is None:
-            (self.images, self.labels), cached = load_or_build(self.cache_path, self.raw_dir, self.decode_all)
+            (self.images, self.labels), cached = load_or_build(self.cache_path, self.raw_dir, self._verify_and_decode,
+                                                               self.preparing)
             if not cached:
                 print(f"[data] {self.name}: decoded {len(self.images)} images once into {self.cache_path}")
         if not self.in_memory and self.train_set is None:

@@ -6,11 +6,18 @@ from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
 
-from src.data.mnist import RAW_FILES, MNISTDataModule
+from src.data.mnist import ORIGINAL_SIZES, RAW_FILES, MNISTDataModule
 from src.run.atomic_io import atomic_write
 from src.run.errors import UserError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
+# md5 of the original uncompressed files (torchvision checks the .gz files it downloads; Debian's are recompressed).
+FASHION_MD5 = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
 
 
 def unpack_gz(source: Path, target: Path) -> None:
@@ -23,10 +30,15 @@ class FashionMNISTDataModule(MNISTDataModule):
     name = "Fashion-MNIST"
     cache_name = "fashion_mnist"
     torchvision_class = FashionMNIST
+    known_files = {name: (ORIGINAL_SIZES[name], md5) for name, md5 in FASHION_MD5.items()}
 
     def __init__(self, *args, source_dir: str = DEBIAN_DIR, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.source_dir = Path(source_dir)
+
+    @property
+    def restore_hint(self) -> str:
+        return f"delete it and run again: it is unpacked again from {self.source_dir} (make data-fashion) or downloaded"
 
     def unpack_from(self, folder: Path) -> bool:
         """Unpack the four IDX .gz files found in folder into torchvision's raw layout; False if any is missing."""

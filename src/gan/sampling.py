@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
+from src.run.atomic_io import atomic_write
+
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] floats -> [0, 255] uint8, rounding to nearest."""
@@ -19,9 +21,9 @@ def grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid(images, nrow), path)
-    return path
+    """A PNG grid, written atomically (src/run/atomic_io.py)."""
+    picture = grid(images, nrow)
+    return atomic_write(path, lambda f: save_image(picture, f, format="png"))
 
 
 @torch.no_grad()

@@ -1,4 +1,5 @@
-"""Real statistics, computed once per (dataset, split, resolution, extractor) and cached on disk.
+"""Real statistics, computed once per (dataset, split, resolution, extractor) and cached on disk (by one process
+at a time: others starting together wait for it and read its file, src/data/lock.py).
 
 The cache holds the FID state (feature sum and outer-product sum in float64), up to KID_REFERENCE_ROWS real
 feature rows for KID (a seeded random subset of the split) and the histogram of predicted classes."""
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from src.data.lock import exclusive
 from src.metrics.classifier import dataset_key
 from src.metrics.extractors import FeatureExtractor
 from src.metrics.realdata import split_dataset, uint8_batches
@@ -34,17 +36,27 @@ def reference_path(datamodule, settings: MetricSettings, extractor: FeatureExtra
     return Path(datamodule.data_dir) / "metrics_cache" / name
 
 
+def _read(path: Path, say: bool) -> RealReference | None:
+    if not path.is_file():
+        return None
+    try:
+        return RealReference(**torch.load(path, map_location="cpu", weights_only=True), path=path)
+    except Exception as err:  # truncated or from another version: compute it again
+        if say:
+            print(f"[metrics] ignoring unreadable cache {path} ({type(err).__name__})")
+        return None
+
+
 def load_reference(datamodule, settings: MetricSettings, extractor: FeatureExtractor,
                    device: torch.device) -> RealReference:
     path = reference_path(datamodule, settings, extractor)
-    if path.is_file():
-        try:
-            return RealReference(**torch.load(path, map_location="cpu", weights_only=True), path=path)
-        except Exception as err:  # truncated or from another version: compute it again
-            print(f"[metrics] ignoring unreadable cache {path} ({type(err).__name__})")
-    reference = compute_reference(datamodule, settings, extractor, device, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
+    if (reference := _read(path, say=False)) is not None:
+        return reference
+    with exclusive(path.with_name(f".{path.name}.lock"), f"the real statistics {path.name}"):
+        if (reference := _read(path, say=True)) is not None:  # made by another process while we waited
+            return reference
+        reference = compute_reference(datamodule, settings, extractor, device, path)
+        atomic_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
     return reference
 
 

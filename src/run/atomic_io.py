@@ -1,12 +1,18 @@
-"""Checkpoint writes that a kill, a full disk or a crash can never leave half-done.
+"""Writes that a kill, a full disk or a crash can never leave half-done, and that say in one line why they failed.
 
 Lightning's own TorchCheckpointIO stages local files in the system temp folder and moves them into place; when
 that folder is on another filesystem the move is a copy into the final path, and nothing is fsynced. Here the
-bytes go to a temp file beside the target, are fsynced, and replace it with one rename: readers see the old
-complete file or the new complete file, never a mix.
+bytes go to a temp file beside the target (a name unique to the writer), are fsynced, and replace it with one
+rename: readers see the old complete file or the new complete file, never a mix. A write that fails (disk full,
+file size limit, read-only or broken disk) removes its temp file and raises WriteFailed, a UserError that names
+the file, the error, the free space and the size needed.
 """
 
+import errno
 import os
+import resource
+import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -14,6 +20,21 @@ from typing import Any, BinaryIO
 import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from src.run.errors import UserError
+
+
+class WriteFailed(UserError):
+    """A file could not be written; the target was left as it was (old file or none) and no temp file remains.
+
+    `then` is what to do once the cause is fixed; code that knows more (e.g. which checkpoint is intact) sets it."""
+
+    def __init__(self, what: str, remedy: str, then: str = "run again") -> None:
+        super().__init__(what)
+        self.what, self.remedy, self.then = what, remedy, then
+
+    def __str__(self) -> str:
+        return f"{self.what}; {self.remedy}, then {self.then}"
 
 
 def fsync_dir(folder: Path) -> None:
@@ -28,19 +49,95 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def temp_path(path: Path) -> Path:
+    """A hidden name beside `path` that no other process or thread writing the same file uses."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def human_size(n: float) -> str:
+    """12 MB, 1.5 GB, 640 bytes."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            break
+        n /= 1024
+    return f"{n:.0f} {unit}" if unit == "bytes" or n >= 10 else f"{n:.1f} {unit}"
+
+
+def mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists() or not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def describe_failure(path: Path, err: OSError, written: int) -> tuple[str, str]:
+    """(what went wrong, what fixes it): ('no space left on device (12 MB free on /data, the file needs ~20 MB)',
+    'free space on /data') and the like."""
+    reason = os.strerror(err.errno).lower() if err.errno else str(err)
+    try:
+        replaced = path.stat().st_size if path.is_file() else 0
+    except OSError:
+        replaced = 0
+    # a new version is about as big as the file it replaces; else it needs at least what was written before failing
+    need = f"~{human_size(replaced)}" if replaced >= written else f"at least {human_size(written)}"
+    mount = mount_point(path.parent)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f"{human_size(shutil.disk_usage(mount).free)} free on {mount}"
+        except OSError:
+            free = f"on {mount}"
+        return f"{reason} ({free}, the file needs {need})", f"free space on {mount} (or write elsewhere)"
+    if err.errno == errno.EFBIG:
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY:
+            return (f"{reason} (this process may write files of at most {human_size(limit)}, the file needs {need})",
+                    "raise the limit (ulimit -f unlimited)")
+        return f"{reason} (the file needs {need})", f"write to a filesystem that holds larger files than {mount}"
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return reason, f"make {path.parent} writable (or write elsewhere)"
+    return reason, f"check the disk behind {mount}"
+
+
+class _RecordingFile:
+    """The file a writer gets: it remembers the first OSError, which torch.save turns into a RuntimeError that
+    says only 'unexpected pos ...'."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """`write(f)` fills a temp file beside `path`; it is fsynced and renamed over `path` only when complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
+    recorder: _RecordingFile | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            write(f)
+            recorder = _RecordingFile(f)
+            write(recorder)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        written = tmp.stat().st_size if tmp.is_file() else 0
         tmp.unlink(missing_ok=True)
+        cause = recorder.error if recorder is not None and recorder.error is not None else err
+        if isinstance(cause, OSError) and not isinstance(err, (KeyboardInterrupt, SystemExit)):
+            reason, remedy = describe_failure(path, cause, written)
+            kept = f"the previous {path.name} is unchanged" if path.is_file() else f"no {path.name} was created"
+            raise WriteFailed(f"could not write {path}: {reason}; {kept} and no temp file remains", remedy) from err
         raise
     fsync_dir(path.parent)
     return path

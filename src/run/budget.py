@@ -6,6 +6,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from src.gan.contract import GANModule
+from src.run.signals import stop_pending
 
 
 def stop_reason(trainer: L.Trainer) -> str:
@@ -20,8 +21,8 @@ def stop_reason(trainer: L.Trainer) -> str:
 
 def report_short_budget(trainer: L.Trainer, model: GANModule, cfg: DictConfig) -> None:
     """One line when the run did fewer batches than max_batches asked for (nothing when it did them all)."""
-    if cfg.max_batches is None or trainer.interrupted or model.batches_done >= cfg.max_batches:
-        return
+    if cfg.max_batches is None or trainer.interrupted or stop_pending() or model.batches_done >= cfg.max_batches:
+        return  # a signal stop says so in its own line
     run, reason = cfg.paths.output_dir, stop_reason(trainer)
     more = " max_minutes=<more>" if reason.startswith("max_minutes") else ""
     if rank_zero_only.rank == 0:

@@ -1,4 +1,5 @@
-"""What every command-line entry point shares: a config tree at start, and one-line errors for user mistakes."""
+"""What every command-line entry point shares: a config tree at start, one-line errors for user mistakes, and the
+exit status of a run stopped by a signal."""
 
 import os
 import sys
@@ -16,8 +17,10 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from src.run.atomic_io import atomic_write
 from src.run.errors import UserError
 from src.run.layout import RunFolder
+from src.run.signals import finish_stop, take_stop
 
 T = TypeVar("T")
 FIRST = ("model", "data", "trainer", "callbacks", "logger", "paths")
@@ -35,10 +38,8 @@ def print_config_tree(cfg: DictConfig) -> None:
 
 def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
     """The resolved config beside the run (Hydra's .hydra/config.yaml keeps the unresolved one)."""
-    path = RunFolder(Path(output_dir)).config
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    return path
+    text = OmegaConf.to_yaml(cfg, resolve=True)
+    return atomic_write(RunFolder(Path(output_dir)).config, lambda f: f.write(text.encode()))
 
 
 def user_error_in(err: BaseException) -> UserError | None:
@@ -91,11 +92,16 @@ def exit_with(err: UserError) -> NoReturn:
 
 
 def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
-    """Run fn; a UserError anywhere in the chain exits with one line (HYDRA_FULL_ERROR=1 shows the traceback)."""
+    """Run fn; a UserError anywhere in the chain exits with one line (HYDRA_FULL_ERROR=1 shows the traceback), and
+    a run a signal stopped exits with its line and 128 + the signal number once it has ended (src/run/signals.py)."""
     try:
-        return fn(cfg)
+        result = fn(cfg)
     except Exception as err:
         user_error = user_error_in(err)
         if user_error is None or full_error():
             raise
         exit_with(user_error)
+    stop = take_stop()
+    if stop is not None:
+        finish_stop(stop)
+    return result

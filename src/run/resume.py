@@ -7,9 +7,12 @@
 - the config is composed again from the run's original overrides followed by the ones given now, so
   `resume=<run>` alone continues with the same model, data and seed, and `resume=<run> max_batches=5000`
   extends it;
-- with `resume=`, the newest checkpoint that loads is used: truncated or unreadable files are skipped.
+- with `resume=`, the newest checkpoint that loads is used: truncated or unreadable files are skipped;
+- a SLURM job that was requeued (SLURM_RESTART_COUNT > 0, e.g. after a stop by SLURM's time-limit warning, see
+  src/run/signals.py) continues from the newest readable checkpoint in its own run folder, as if resume= named it.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +76,7 @@ def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     if ckpt_path:
         return str(ckpt_path), read_checkpoint(Path(ckpt_path), "ckpt_path")
     if not resume:
-        return None
+        return requeued_job_checkpoint(cfg)
     path = Path(resume)
     if path.is_file():
         return str(path), read_checkpoint(path, "resume")
@@ -84,4 +87,16 @@ def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     if found is None:
         raise UserError(f"resume={resume} holds no readable checkpoint in {checkpoints}: "
                         "start a new run, or pass ckpt_path=<file> if you have one elsewhere")
+    return str(found[0]), read_checkpoint(found[0], "resume")
+
+
+def requeued_job_checkpoint(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
+    """A requeued SLURM job runs its command again, into the same run folder: continue from its newest checkpoint."""
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    if not restarts.isdigit() or int(restarts) == 0:
+        return None
+    found = newest_checkpoint(RunFolder(cfg.paths.output_dir).checkpoints)
+    if found is None:
+        return None
+    print(f"[resume] SLURM requeued this job (restart {restarts}): continuing from {found[0]}")
     return str(found[0]), read_checkpoint(found[0], "resume")

@@ -1,0 +1,109 @@
+"""Stopping on SIGTERM, SIGINT (Ctrl-C) and SIGUSR1 at the end of the current batch, with a checkpoint and a
+non-zero exit status (128 + the signal number: 143, 130, 138), instead of Lightning's silent exit 0.
+
+- StopSignals installs the handlers while training runs. A handler only records the signal; BatchCheckpoint
+  (src/callbacks/checkpoint.py) reads it at each batch end, after the batch's optimizer steps, agrees on it with
+  the other ranks, saves last.ckpt, stops the trainer and records the stop here; a second signal exits at once
+  (the atomic writer leaves the old or the new file, never a mix).
+- run_cli (src/run/cli.py) finishes a recorded stop after the normal end of training (weights, grids, GIF):
+  one line, a SLURM requeue when SLURM's time-limit warning (SIGUSR1) caused it, and the exit status.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from types import FrameType
+from typing import NoReturn
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# The signal `#SBATCH --signal=USR1@90` sends before the time limit (conf/hydra/launcher/slurm.yaml): a stop by it
+# inside a SLURM job requeues the job, which continues from the checkpoint (src/run/resume.py).
+REQUEUE_SIGNAL = signal.SIGUSR1
+
+
+def exit_status(signum: int) -> int:
+    return 128 + signum
+
+
+class StopSignals:
+    """Handlers that record the first stop signal in `received` (0: none) and exit at once on a second one."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        self.received = 0
+        take_stop()  # a stop of an earlier training in this process was reported already, or no longer applies
+        if threading.current_thread() is not threading.main_thread():  # Python runs handlers in the main thread
+            return
+        self._previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        for s in STOP_SIGNALS:
+            signal.signal(s, self._handle)
+
+    def restore(self) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received:
+            os.write(2, f"\n{signal.Signals(signum).name} again: stopping at once\n".encode())
+            raise SystemExit(exit_status(signum))
+        self.received = signum
+
+
+@dataclass(frozen=True)
+class Stop:
+    signum: int
+    message: str  # the line a user sees
+    report: bool  # False on ranks other than 0: they exit silently with the same status
+
+
+_recorded: Stop | None = None
+
+
+def record_stop(stop: Stop) -> None:
+    global _recorded
+    _recorded = stop
+
+
+def take_stop() -> Stop | None:
+    """The stop training recorded in this process, once."""
+    global _recorded
+    stop, _recorded = _recorded, None
+    return stop
+
+
+def slurm_job_id() -> str | None:
+    """The id `scontrol requeue` takes (an array task is <array job>_<task>); None outside a SLURM job."""
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array_job}_{task}" if array_job and task else os.environ.get("SLURM_JOB_ID")
+
+
+def requeue_slurm_job(job_id: str) -> str:
+    try:
+        result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"could not requeue SLURM job {job_id} ({err}): resubmit it"
+    if result.returncode != 0:
+        return f"could not requeue SLURM job {job_id} ({result.stderr.strip() or result.returncode}): resubmit it"
+    return f"requeued SLURM job {job_id}: it continues from this checkpoint"
+
+
+def finish_stop(stop: Stop) -> NoReturn:
+    """Print the line, requeue a SLURM job stopped by its time-limit warning, exit with 128 + the signal number."""
+    if stop.report:
+        print(stop.message, file=sys.stderr, flush=True)
+        job_id = slurm_job_id()
+        if stop.signum == REQUEUE_SIGNAL and job_id:
+            print(requeue_slurm_job(job_id), file=sys.stderr, flush=True)
+    sys.exit(exit_status(stop.signum))
+
+
+def stop_pending() -> bool:
+    """Whether training in this process was stopped by a signal (its line comes once training has ended)."""
+    return _recorded is not None

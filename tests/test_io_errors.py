@@ -1,0 +1,77 @@
+"""A write that fails (full disk, file size limit) is one line that names the file, the error, the space and what is
+intact, exits 2 without a traceback, and leaves the previous file and no temp file."""
+
+import errno
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.data.synthetic import write_mnist
+from src.run.atomic_io import WriteFailed, atomic_save, atomic_write
+from src.run.compose import compose_config
+from src.train import train
+from tests.conftest import ROOT
+from tests.test_resume import tiny
+
+
+def test_a_full_disk_names_the_file_the_free_space_and_the_size_needed(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "last.ckpt"
+    atomic_save({"w": torch.zeros(50_000)}, target)  # the previous file: ~200 KB
+    before = target.read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)  # the bytes fit in the page cache, the flush to disk does not
+    with pytest.raises(WriteFailed) as failed:
+        atomic_save({"w": torch.ones(50_000)}, target)
+    message = str(failed.value)
+    assert message.startswith(f"could not write {target}: no space left on device (")
+    assert " free on /" in message and "the file needs ~197 KB" in message
+    assert "the previous last.ckpt is unchanged and no temp file remains" in message and "\n" not in message
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_a_failure_that_is_no_write_error_passes_through(tmp_path: Path) -> None:
+    def broken(f) -> None:
+        raise ValueError("a bug in the writer")
+
+    with pytest.raises(ValueError, match="a bug in the writer"):
+        atomic_write(tmp_path / "x.json", broken)
+    assert not list(tmp_path.iterdir())
+
+
+def limit_file_size(limit: int) -> None:
+    """In the child: files may not grow past `limit` bytes, and exceeding it fails the write (EFBIG) instead of
+    killing the process (SIGXFSZ)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_with_one_line_and_keeps_the_previous_one(tmp_path: Path) -> None:
+    data_dir, run = tmp_path / "data", tmp_path / "run"
+    write_mnist(data_dir)
+    overrides = [*tiny(data_dir, 3), "~logger", "sample_every_n_batches=100"]
+    train(compose_config("train", [*overrides, "max_batches=4"], run))  # checkpoints at batches 3 and 4
+    last = run / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    assert len(before) > 900_000  # mlp_gan's checkpoint (~1.2 MB) can't be written under the limit below
+
+    result = subprocess.run([sys.executable, "-m", "src.train", *overrides, f"resume={run}", "max_batches=8"], cwd=ROOT,
+                            capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                            preexec_fn=lambda: limit_file_size(900_000), timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert error == [
+        f"Error: could not write {last}: file too large (this process may write files of at most 879 KB, the file "
+        f"needs ~1.2 MB); the previous last.ckpt is unchanged and no temp file remains; raise the limit (ulimit -f "
+        f"unlimited), then continue with python -m src.train resume={run} (its newest checkpoint, {last} at batch 4, "
+        "is intact)"], result.stderr[-3000:]
+    assert last.read_bytes() == before and not list(run.rglob("*.tmp"))

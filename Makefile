@@ -5,9 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: install train test lint generate tensorboard bench bench-data bench-metrics data-fashion clean
+.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema data-fashion clean
 
-install: $(STAMP)
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
+
+install: $(STAMP)  ## create .venv and install the project with its dev and sweep extras (no-op until pyproject.toml changes)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +20,10 @@ $(STAMP): pyproject.toml
 train: install  ## the default job: dcgan on MNIST, ~10 min on 2 CPU cores; extra overrides via ARGS="..."
 	$(PY) -m src.train $(ARGS)
 
-test: install
+test: install  ## the test suite (offline); extra pytest flags via ARGS="..."
 	$(PY) -m pytest -q $(ARGS)
 
-lint: install
+lint: install  ## ruff over src, tests and benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks
 
 generate: install  ## make generate ARGS="ckpt_path=outputs/<date>/<time> num_samples=64"
@@ -35,16 +38,19 @@ bench-data: install  ## images/s of the data path per dataset and mode -> benchm
 bench-metrics: install  ## seconds for domain FID/KID/IS on 10k samples -> benchmarks/metrics.md; ARGS="--run outputs/<date>/<time>"
 	$(PY) -m benchmarks.bench_metrics $(ARGS)
 
+bench-ema: install  ## raw G vs the EMA (G's or its own BatchNorm statistics) of one run -> benchmarks/quality.md; ARGS="--run outputs/<date>/<time>"
+	$(PY) -m benchmarks.bench_ema $(ARGS)
+
 # Fashion-MNIST offline: Debian's package puts the four IDX .gz files in /usr/share/datasets/fashion-mnist,
 # where data=fashion_mnist finds them (data.source_dir).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
-data-fashion:
+data-fashion:  ## install Debian's dataset-fashion-mnist (offline Fashion-MNIST)
 	@command -v apt-get >/dev/null || { echo "no apt-get here: put the four Fashion-MNIST IDX .gz files in data/FashionMNIST/raw"; exit 1; }
 	@apt-cache policy dataset-fashion-mnist | grep -q 'Candidate: [0-9]' || { echo "apt knows no dataset-fashion-mnist: run '$(strip $(SUDO) apt-get update)' and retry (the package is in Debian's main archive, e.g. bookworm)"; exit 1; }
 	$(SUDO) apt-get install -y dataset-fashion-mnist
 
-tensorboard: install
+tensorboard: install  ## TensorBoard over outputs/ on http://localhost:6006
 	$(VENV)/bin/tensorboard --logdir outputs
 
-clean:
+clean:  ## remove caches (pytest, ruff, __pycache__)
 	rm -rf .pytest_cache .ruff_cache src/__pycache__ tests/__pycache__

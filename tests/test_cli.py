@@ -1,10 +1,12 @@
-"""The real entry points, as a user runs them: one clear line for bad input, no traceback."""
+"""The real entry points, as a user runs them: one clear line for bad input, no traceback; make help lists them."""
 
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 @pytest.mark.parametrize(
@@ -47,3 +49,17 @@ def test_an_output_folder_hydra_cannot_create_is_one_line(tmp_path: Path) -> Non
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"Error: hydra.run.dir={blocker}/run cannot be created: {blocker} is a file, " \
         "not a folder; pick another place, e.g. hydra.run.dir=outputs/my_run"
+
+
+def test_generate_without_its_checkpoint_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("src.generate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Error: ckpt_path is required: add ckpt_path=... to the command line"
+
+
+def test_make_help_lists_every_target_with_its_description() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M)
+    listed = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    described = re.findall(r"^  make (\S+)\s+\S", listed, flags=re.M)
+    assert sorted(described) == sorted(targets) and "train" in described and "test" in described

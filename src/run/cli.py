@@ -43,10 +43,13 @@ def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
 
 
 def user_error_in(err: BaseException) -> UserError | None:
-    """Hydra wraps errors raised while instantiating; find ours in the chain."""
+    """Hydra wraps errors raised while instantiating; find ours in the chain. A `???` value read anywhere (e.g.
+    src.generate without ckpt_path) is one too."""
     while err is not None:
         if isinstance(err, UserError):
             return err
+        if isinstance(err, MissingMandatoryValue):
+            return UserError(f"{err.full_key} is required: add {err.full_key}=... to the command line")
         err = err.__cause__ or err.__context__
     return None
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema data-fashion clean
+.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema bench-quality data-fashion clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -40,6 +40,9 @@ bench-metrics: install  ## seconds for domain FID/KID/IS on 10k samples -> bench
 
 bench-ema: install  ## raw G vs the EMA (G's or its own BatchNorm statistics) of one run -> benchmarks/quality.md; ARGS="--run outputs/<date>/<time>"
 	$(PY) -m benchmarks.bench_ema $(ARGS)
+
+bench-quality: install  ## domain FID/KID + class coverage per GAN objective at one budget -> benchmarks/quality.md (~40 min); needs make data-fashion or ARGS="--skip-folder"
+	$(PY) -m benchmarks.bench_quality $(ARGS)
 
 # Fashion-MNIST offline: Debian's package puts the four IDX .gz files in /usr/share/datasets/fashion-mnist,
 # where data=fashion_mnist finds them (data.source_dir).

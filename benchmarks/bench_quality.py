@@ -67,6 +67,8 @@ class Result:
     train_load: float = float("nan")
     eval_seconds: float = float("nan")
     status: str = "ok"
+    samples: int = 0
+    reused: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -102,7 +104,16 @@ def ensure_classifier(overrides: list[str], path: Path, logs: Path) -> None:
     print(f"  {last_line(log)} ({seconds:.0f} s)", flush=True)
 
 
-def train_and_evaluate(result: Result, run_dir: Path, samples: int) -> Result:
+def train_and_evaluate(result: Result, run_dir: Path, samples: int, reuse: bool) -> Result:
+    saved = run_dir.parent / f"{run_dir.name}.result.json"
+    if reuse and saved.is_file():
+        old = Result(**json.loads(saved.read_text()))
+        if old.overrides == result.overrides and old.samples == samples and old.status == "ok":
+            print(f"[{result.model}] {result.label}: reusing {saved}", flush=True)
+            old.reused = True
+            return old
+    saved.unlink(missing_ok=True)
+    result.samples = samples
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a rerun starts afresh (src.train refuses nothing here, but old files would mix)
     train_cmd = [PY, "-m", "src.train", *result.overrides, f"hydra.run.dir={run_dir}"]
@@ -127,6 +138,7 @@ def train_and_evaluate(result: Result, run_dir: Path, samples: int) -> Result:
     result.metrics = {row["metric"]: float(row["value"]) for row in rows}
     result.metrics["extractor"] = rows[0]["extractor"]
     result.metrics["reference"] = rows[0]["reference"]
+    saved.write_text(json.dumps(vars(result), indent=2))
     print(f"  train {result.train_seconds:.0f} s (load {result.train_load:.1f}), eval {result.eval_seconds:.0f} s: "
           + ", ".join(f"{k}={result.metrics[k]:.4g}" for k in METRICS if k in result.metrics), flush=True)
     return result
@@ -187,7 +199,8 @@ def table(results: list[Result]) -> list[str]:
         kid = f"{fmt(r, 'kid_domain', '.3f')} ± {fmt(r, 'kid_domain_std', '.3f')}"
         lines.append(f"| {r.model} | {r.label} | {fmt(r, 'fid_domain')} | {kid} "
                      f"| {fmt(r, 'classes_covered_domain', '.0f')}/10 | {fmt(r, 'class_kl_domain', '.3f')} "
-                     f"| {r.train_seconds:.0f} | {r.train_load:.1f} | {r.eval_seconds:.0f} | `{r.command}` |")
+                     f"| {r.train_seconds:.0f}{'*' if r.reused else ''} | {r.train_load:.1f} | {r.eval_seconds:.0f} "
+                     f"| `{r.command}` |")
     return lines
 
 
@@ -264,7 +277,7 @@ def write_report(path: Path, args: argparse.Namespace, results: list[Result], fo
         f"- command: `make bench-quality` = `{command}`",
         f"- machine: {cores} CPU cores (nproc), {cpu_model()}, CPU only; torch {torch.__version__}, "
         f"lightning {lightning.__version__}; 1-minute load average {loads} (other jobs share the CPU)",
-        f"- date: {datetime.date.today().isoformat()}; whole benchmark {total_seconds / 60:.0f} min",
+        f"- date: {datetime.date.today().isoformat()}; this invocation took {total_seconds / 60:.0f} min in all",
         *([f"- budget: `max_batches={args.budget}` for every MNIST row (batch 64: {args.budget * 64:,} real images, "
            f"{args.budget * 64 / 60_000:.2f} epochs of MNIST)"] if mnist else []),
         *([f"- small-data budget: `max_batches={args.folder_budget}` for both folder rows"] if folder else []),
@@ -283,7 +296,9 @@ def write_report(path: Path, args: argparse.Namespace, results: list[Result], fo
         "included); eval s: the whole `src.evaluate` process (the first one per dataset also computes and caches "
         "the real statistics); load: the mean 1-minute load average while `src.train` ran (the run's own 2 threads "
         "account for about 2, anything above is other jobs on the same 2 cores, which slows the run several-fold); "
-        "each command in the tables also got `hydra.run.dir=<work-dir>/runs/<row>` (where the "
+        + ("`*`: a row kept from an earlier invocation of the same command (`--reuse`); "
+           if any(r.reused for r in results) else "")
+        + "each command in the tables also got `hydra.run.dir=<work-dir>/runs/<row>` (where the "
         "run goes, nothing else)",
         "",
     ]
@@ -339,6 +354,8 @@ def main() -> None:
     parser.add_argument("--models", default="dcgan,dcgan28", help="comma-separated models for the MNIST rows")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
     parser.add_argument("--samples", type=int, default=5000, help="num_samples of src.evaluate")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep rows already measured by the same command (<work-dir>/runs/<row>.result.json)")
     parser.add_argument("--skip-folder", action="store_true", help="leave out the small-data (image folder) rows")
     parser.add_argument("--skip-mnist", action="store_true", help="only the small-data rows")
     parser.add_argument("--folder-images", type=int, default=3000, help="Fashion-MNIST images in the folder")
@@ -370,7 +387,7 @@ def main() -> None:
                 label, extra = ROWS[row]
                 overrides = [f"model={model}", "data=mnist", f"max_batches={args.budget}", *extra]
                 results.append(train_and_evaluate(Result("mnist", model, label, overrides, ""),
-                                                  work / "runs" / f"{model}_{row}", args.samples))
+                                                  work / "runs" / f"{model}_{row}", args.samples, args.reuse))
     folder_info = None
     if not args.skip_folder:
         images = work / "fashion_folder" / "images"
@@ -382,7 +399,7 @@ def main() -> None:
             overrides = [f"model={FOLDER_MODEL}", "data=folder", f"data.path={images}", "data.channels=1",
                          f"max_batches={args.folder_budget}", *extra]
             results.append(train_and_evaluate(Result("folder", FOLDER_MODEL, label, overrides, ""),
-                                              work / "runs" / row, args.samples))
+                                              work / "runs" / row, args.samples, args.reuse))
     total = time.perf_counter() - start
     loads = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     raw = Path(args.json) if args.json else work / "results.json"

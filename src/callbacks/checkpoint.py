@@ -75,7 +75,10 @@ class BatchCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the 
             self._stop(trainer, pl_module, signum)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
-        signum = self._agreed_signal(trainer)
+        # Several processes agree on a signal through a collective and a device read: only at logging intervals
+        # (the same batches on every rank), so other batches never wait on the device.
+        ask = trainer.world_size == 1 or pl_module.batches_done % trainer.log_every_n_steps == 0
+        signum = self._agreed_signal(trainer) if ask else 0
         if not trainer.fast_dev_run and trainer.global_step != self._saved_step:
             epoch_end = at_epoch_end(trainer)
             if epoch_end:

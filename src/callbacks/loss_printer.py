@@ -4,28 +4,28 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from src.gan.contract import GANModule
+from src.gan.interval_means import IntervalMeans
 
 
 class LossPrinter(L.Callback):
     def __init__(self, every_n_batches: int = 500) -> None:
         self.every_n_batches = every_n_batches
-        self._sum_g = self._sum_d = 0.0
-        self._count = 0
+        self._losses = IntervalMeans()  # summed on the device: only the printing batch reads them
 
     @rank_zero_only
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
         if not outputs or self.every_n_batches <= 0:
             return
-        self._sum_g += float(outputs["loss_g"])
-        self._sum_d += float(outputs["loss_d"])
-        self._count += 1
+        self._losses.add({"g": outputs["loss_g"], "d": outputs["loss_d"]})
         step = pl_module.batches_done
         if step % self.every_n_batches == 0:
-            line = (
-                f"Step {step}: Generator loss: {self._sum_g / self._count:.3f}, "
-                f"discriminator loss: {self._sum_d / self._count:.3f}"
-            )
+            means = self._losses.pop()
+            line = f"Step {step}: Generator loss: {means['g']:.3f}, discriminator loss: {means['d']:.3f}"
             bar = trainer.progress_bar_callback
             bar.print(line) if bar is not None else print(line)
-            self._sum_g = self._sum_d = 0.0
-            self._count = 0
+
+    def state_dict(self) -> dict:
+        return self._losses.state_dict()  # a resumed run prints the same means as one never stopped
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._losses.load_state_dict(state_dict)

@@ -15,7 +15,6 @@ from torch import nn
 
 from src.gan.augment import NoAugment
 from src.gan.ema import (
-    DEFAULT_DECAY,
     EMA,
     STATE_PREFIX,
     WEIGHTS_PREFIX,
@@ -24,6 +23,7 @@ from src.gan.ema import (
     recompute_batchnorm_statistics,
     start_from_generator,
 )
+from src.gan.interval_means import IntervalMeans
 from src.gan.losses import BCE, Loss
 from src.gan.regularizers import NoPenalty, Regularizer
 from src.networks.spectral_norm import apply_spectral_norm
@@ -33,6 +33,7 @@ from src.run.errors import UserError
 # The EMA copy of G stays in eval mode on purpose (it is only sampled); Lightning would warn about it every fit.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
+LOGGED_SUMS_KEY = "logged_interval_sums"  # checkpoint key of the logging interval's running sums
 OptimizerFactory = Callable[..., torch.optim.Optimizer]  # params -> optimizer (Hydra's `_partial_: true`)
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]  # (optimizer, total_batches) -> scheduler
 
@@ -67,11 +68,12 @@ class GAN(L.LightningModule):
         compile: bool = False,
         channels_last: bool = False,
         fused_adam: bool = True,
-        ema_decay: float | None = DEFAULT_DECAY,
+        ema_decay: float | None = None,
         ema_warmup: bool = True,
         ema_start: int = 0,
         ema_bn_batches: int = 16,
         sample_with_ema: bool = True,
+        reuse_fake: bool = True,
     ) -> None:
         super().__init__()
         for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
@@ -101,6 +103,8 @@ class GAN(L.LightningModule):
             raise UserError(f"model.ema_decay must be in [0, 1) (null or 0 turns the EMA off), got {ema_decay}")
         self.ema = EMA(generator, ema_decay, ema_warmup, ema_start) if ema_decay else None
         self._ema_statistics_fresh = False  # the EMA's BatchNorm statistics belong to its current weights
+        self._logged = IntervalMeans()
+        self.logged_means: dict[str, float] = {}  # what the last logging batch logged (the progress bar shows it)
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -162,16 +166,21 @@ class GAN(L.LightningModule):
             real = real.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         penalty_due = self.regularizer.due(self.batches_done)  # a Python int: deciding costs no GPU sync
+        # With one D step, the G step reuses that step's fake batch (one G forward per batch, as pytorch/examples'
+        # dcgan does); G's graph is kept for it. With n_critic > 1 every D step and the G step draw fresh noise.
+        reuse = self.hparams.reuse_fake and self.hparams.n_critic == 1
         for _ in range(self.hparams.n_critic):
-            with self.toggled_optimizer(opt_d):  # G is frozen here, so G(z) builds no graph
+            fake = self.generator(self.sample_noise(real.size(0))) if reuse else None
+            with self.toggled_optimizer(opt_d):  # G is frozen here, so a G(z) made inside builds no graph
                 seen_real = self.augment(real)
-                seen_fake = self.augment(self.generator(self.sample_noise(real.size(0))))
+                seen_fake = self.augment(fake.detach() if reuse else self.generator(self.sample_noise(real.size(0))))
                 real_logits, fake_logits = self.discriminator(seen_real), self.discriminator(seen_fake)
                 d_loss = self.loss.discriminator(real_logits, fake_logits)
                 penalty = self.regularizer(self.discriminator, seen_real, seen_fake) if penalty_due else None
                 self._step(opt_d, d_loss if penalty is None else d_loss + penalty)
         with self.toggled_optimizer(opt_g):
-            fake = self.generator(self.sample_noise(real.size(0)))
+            if not reuse:
+                fake = self.generator(self.sample_noise(real.size(0)))
             g_loss = self.loss.generator(self.discriminator(self.augment(fake)))
             self._step(opt_g, g_loss)
         if self.ema is not None:
@@ -194,21 +203,32 @@ class GAN(L.LightningModule):
 
     def _log_batch(self, g_loss: torch.Tensor, d_loss: torch.Tensor, real_logits: torch.Tensor,
                    fake_logits: torch.Tensor, penalty: torch.Tensor | None) -> None:
-        """loss/g and loss/d on the bar; D's raw logits for every loss, its probabilities where they mean one."""
-        self.log_dict({"loss/g": g_loss, "loss/d": d_loss}, prog_bar=True)
-        logged = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
+        """The losses, D's raw logits for every loss, its probabilities where they mean one. Every value is the mean
+        over the batches since the last log (trainer.log_every_n_steps): the sums stay on the device, so batches in
+        between read nothing back, and self.log (about a millisecond a call) runs only on the batches that log."""
+        batch = {"loss/g": g_loss, "loss/d": d_loss, "D/real": real_logits.detach().mean(),
+                 "D/fake": fake_logits.detach().mean()}
         if self.loss.logits_are_probabilities:
-            logged |= {"D(x)": torch.sigmoid(real_logits.detach()).mean(),
-                       "D(G(z))": torch.sigmoid(fake_logits.detach()).mean()}
+            batch |= {"D(x)": torch.sigmoid(real_logits.detach()).mean(),
+                      "D(G(z))": torch.sigmoid(fake_logits.detach()).mean()}
         if penalty is not None and not isinstance(self.regularizer, NoPenalty):
-            logged[f"loss/{self.regularizer.name}"] = penalty.detach()
+            batch[f"loss/{self.regularizer.name}"] = penalty
+        self._logged.add(batch)
+        if self.batches_done % self.trainer.log_every_n_steps:
+            return
+        means = self._logged.pop()
+        self.logged_means = dict(zip(means, torch.stack(list(means.values())).tolist(), strict=True))  # one read
         if self.scheduler is not None:
             opt_g, opt_d = self.optimizers()
-            logged |= {"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]}
-        self.log_dict(logged)
+            self.logged_means |= {"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]}
+        # Plain floats, and none with prog_bar=True: Lightning reads every prog_bar tensor back on every batch
+        # (src/callbacks/progress_bar.py shows these instead).
+        self.log_dict(self.logged_means)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """The checkpoint's EMA carries BatchNorm statistics of its own weights, like generator.pt."""
+        """The checkpoint's EMA carries BatchNorm statistics of its own weights, like generator.pt; the sums of the
+        logging interval under way are kept too."""
+        checkpoint[LOGGED_SUMS_KEY] = self._logged.state_dict()
         if self.ema is not None and self.hparams.ema_bn_batches:
             if not self._ema_statistics_fresh:
                 self.recompute_ema_statistics()
@@ -217,11 +237,15 @@ class GAN(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator."""
+        if LOGGED_SUMS_KEY in checkpoint:
+            self._logged.load_state_dict(checkpoint[LOGGED_SUMS_KEY])
         state = checkpoint["state_dict"]
         if self.ema is not None and not has_ema(state):
             rank_zero_info("note: the checkpoint has no EMA generator; the EMA starts from its generator weights")
             start_from_generator(state)
         elif self.ema is None and has_ema(state):
+            rank_zero_info("note: the checkpoint has an EMA generator and model.ema_decay is null, so it is dropped; "
+                           "resume with model.ema_decay=<its decay, e.g. 0.999> to keep it")
             drop_ema(state)
 
     def configure_optimizers(self):

@@ -36,6 +36,9 @@ def test_an_old_run_resumes_with_its_own_overrides(old_run: Path, tmp_path: Path
     result = run_cli("src.train", f"resume={old_run}", "max_batches=5", f"paths.data_dir={data_dir}",
                      "trainer.enable_progress_bar=false", "~callbacks.progress_bar", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    # The EMA was on by default when it was made and is off now: the run keeps what it was trained with.
+    assert "[resume] keeping what this run was trained with where today's defaults differ: model.ema_decay=0.999" \
+        in result.stdout
 
     ckpt = torch.load(old_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 10 and int(ckpt["state_dict"]["ema.num_updates"]) == 5  # 5 batches, 2 steps each
@@ -66,3 +69,28 @@ def test_an_old_run_samples_from_its_folder_and_from_its_checkpoint(old_run: Pat
         assert samples[name].std() > 0 and (out / "samples.png").is_file()
     # The folder's generator.pt is the EMA generator of last.ckpt: the same seed gives the same images.
     assert np.array_equal(samples["folder"], samples["checkpoint"])
+
+
+def test_a_default_that_changed_keeps_the_runs_value_unless_given_now(tmp_path: Path) -> None:
+    """A run records its settings in config.yaml; resuming after a default changed keeps the recorded value (as if
+    model.lr_d had been 1e-4 by default when the run was made), and a value given on the command line still wins."""
+    data_dir = tmp_path / "data"
+    write_mnist(data_dir)
+    run = tmp_path / "run"
+    common = [f"paths.data_dir={data_dir}", "data.batch_size=8", "data.num_workers=0", "~callbacks.progress_bar"]
+    made = run_cli("src.train", "model=mlp_gan", "model.generator.width=8", "max_batches=2", *common,
+                   f"hydra.run.dir={run}")
+    assert made.returncode == 0, made.stderr[-3000:]
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    recorded["model"]["lr_d"] = 1e-4
+    (run / "config.yaml").write_text(yaml.safe_dump(recorded))
+
+    def hparams() -> dict:
+        return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["hyper_parameters"]
+
+    resumed = run_cli("src.train", f"resume={run}", "max_batches=3", *common)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "today's defaults differ: model.lr_d=0.0001" in resumed.stdout and hparams()["lr_d"] == 1e-4
+    given = run_cli("src.train", f"resume={run}", "max_batches=4", "model.lr_d=3e-4", *common)
+    assert given.returncode == 0, given.stderr[-3000:]
+    assert "today's defaults differ" not in given.stdout and hparams()["lr_d"] == 3e-4

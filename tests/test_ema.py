@@ -65,11 +65,15 @@ def test_warmup_decay_after_many_updates(done: int, decay: float) -> None:
     assert ema.module.weight.item() == pytest.approx(decay, rel=1e-6)
 
 
+# The EMA is off by default; these runs turn it on, averaging from the first batch.
+EMA_ON = ["model.ema_decay=0.999", "model.ema_start=0"]
+
+
 @pytest.fixture(scope="module")
 def ema_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("ema")
     write_mnist(root / "data")
-    cfg = compose_config("train", ["max_batches=3", "data.batch_size=8", "data.num_workers=0", "~logger",
+    cfg = compose_config("train", ["max_batches=3", "data.batch_size=8", "data.num_workers=0", "~logger", *EMA_ON,
                                    "sample_every_n_batches=3", f"paths.data_dir={root / 'data'}"], root / "out")
     train(cfg)
     return root / "out"
@@ -97,7 +101,8 @@ def expected_samples(run, prefix: str, n: int) -> np.ndarray:
 @pytest.mark.parametrize(("source", "switch", "prefix"), [
     ("checkpoints/last.ckpt", [], "ema.module."), (".", [], "ema.module."),
     ("checkpoints/last.ckpt", ["use_ema=false"], "generator."), (".", ["use_ema=false"], "generator.")])
-def test_generate_samples_the_ema_by_default(ema_run, tmp_path, source: str, switch: list[str], prefix: str) -> None:
+def test_generate_samples_the_ema_when_the_run_kept_one(ema_run, tmp_path, source: str, switch: list[str],
+                                                        prefix: str) -> None:
     generate(compose_config("generate", [f"ckpt_path={ema_run / source}", "num_samples=6", f"output_dir={tmp_path}",
                                          *switch]))
     assert np.array_equal(np.load(tmp_path / "samples.npz")["images"], expected_samples(ema_run, prefix, 6))
@@ -113,7 +118,7 @@ def test_checkpoints_from_before_the_ema_sample_raw_and_resume(ema_run, capsys) 
     assert not is_ema and "holds no EMA generator (trained without EMA): using its raw generator" in \
         capsys.readouterr().out
 
-    cfg = compose_config("train", ["max_batches=4", "data.batch_size=8", "data.num_workers=0", "~logger",
+    cfg = compose_config("train", ["max_batches=4", "data.batch_size=8", "data.num_workers=0", "~logger", *EMA_ON,
                                    "~callbacks", f"paths.data_dir={ema_run.parent / 'data'}", f"ckpt_path={old}"],
                          ema_run.parent / "resumed")
     train(cfg)  # resumes: the EMA starts from the checkpoint's generator
@@ -152,7 +157,7 @@ def test_recomputed_statistics_are_those_of_a_cumulative_train_mode_pass() -> No
 
 
 def test_the_ema_gets_statistics_of_its_own_weights_without_touching_the_training_rng(ema_run) -> None:
-    cfg = compose_config("train", ["model=dcgan", "model.generator.width=8"])
+    cfg = compose_config("train", ["model=dcgan", "model.generator.width=8", *EMA_ON])
     gan = instantiate(cfg.model)
     with torch.no_grad():
         for p in gan.generator.parameters():

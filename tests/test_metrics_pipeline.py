@@ -54,7 +54,8 @@ def measured_run(classified: Path) -> tuple[Path, dict[str, float]]:
     out = classified.parent / "run"
     cfg = compose_config("train", [
         "max_batches=4", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=2",
-        "report_every_n_batches=2", f"paths.data_dir={classified}", "metrics.every_n_batches=2", *SMALL], out)
+        "report_every_n_batches=2", f"paths.data_dir={classified}", "metrics.every_n_batches=2", *SMALL,
+        "model.ema_decay=0.999"], out)  # the EMA on: evaluate measures it, and the raw G with use_ema=false
     return out, train(cfg)
 
 

@@ -67,7 +67,7 @@ def finished_run(tmp_path_factory) -> Path:
     cfg = compose_config(
         "train",
         ["max_batches=4", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=2",
-         "report_every_n_batches=2", f"paths.data_dir={root / 'data'}"],
+         "report_every_n_batches=2", "trainer.log_every_n_steps=2", f"paths.data_dir={root / 'data'}"],
         root / "out",
     )
     train(cfg)
@@ -90,10 +90,12 @@ def test_checkpoint_holds_fixed_noise_and_both_optimizers(finished_run: Path) ->
     assert ckpt["state_dict"]["fixed_noise"].shape == (64, 100)
     assert len(ckpt["optimizer_states"]) == 2
     assert ckpt["global_step"] == 8  # 4 batches x 2 optimizer steps
-    generator = torch.load(finished_run / "generator.pt", weights_only=True)  # the EMA generator by default
-    ema = {k.removeprefix("ema.module."): v for k, v in ckpt["state_dict"].items() if k.startswith("ema.module.")}
-    assert generator.keys() == ema.keys() and len(ema) > 0
-    assert all(torch.equal(v, ema[k]) for k, v in generator.items())
+    generator = torch.load(finished_run / "generator.pt", weights_only=True)  # the trained G (the EMA is off)
+    trained = {k.removeprefix("generator."): v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
+    assert generator.keys() == trained.keys() and len(trained) > 0
+    assert all(torch.equal(v, trained[k]) for k, v in generator.items())
+    assert not any(k.startswith("ema.") for k in ckpt["state_dict"])
+    assert not (finished_run / "generator_raw.pt").exists()
 
 
 @pytest.mark.parametrize("source", ["checkpoints/last.ckpt", "."])

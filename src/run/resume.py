@@ -6,7 +6,8 @@
   original .hydra/overrides.yaml is kept;
 - the config is composed again from the run's original overrides followed by the ones given now, so
   `resume=<run>` alone continues with the same model, data and seed, and `resume=<run> max_batches=5000`
-  extends it;
+  extends it; where a default of the objective, model or data changed since the run was made (e.g. the EMA turned
+  off by default), the value the run recorded in its config.yaml is kept, unless given now;
 - with `resume=`, the newest checkpoint that loads is used: truncated or unreadable files are skipped;
 - a SLURM job that was requeued (SLURM_RESTART_COUNT > 0, e.g. after a stop by SLURM's time-limit warning, see
   src/run/signals.py) continues from the newest readable checkpoint in its own run folder, as if resume= named it.
@@ -65,7 +66,43 @@ def continue_run_config(cfg: DictConfig) -> DictConfig:
     now = list(HydraConfig.get().overrides.task)
     replaced = {override_key(o) for o in now} | {"resume", "ckpt_path"}
     before = [o for o in OmegaConf.load(recorded) if override_key(o) not in replaced and not o.startswith("hydra.")]
-    return hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*before, *now])
+    composed = hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*before, *now])
+    saved = RunFolder(run).config
+    if saved.is_file():
+        keep_recorded_settings(composed, OmegaConf.load(saved), {override_key(o) for o in now})
+    return composed
+
+
+# The parts of a run's config that define what it trains; the rest (trainer, callbacks, logger, paths) is how it
+# runs, and takes today's defaults.
+RECORDED_SETTINGS = ("model", "loss", "regularizer", "augment", "optimizer", "scheduler", "data")
+
+
+def leaves(node: object, prefix: str = "") -> dict[str, object]:
+    """Dotted key -> value of every leaf of a plain container (a list counts as one leaf)."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    return {k: v for key, child in node.items() for k, v in leaves(child, f"{prefix}{key}.").items()} if node else {}
+
+
+def keep_recorded_settings(cfg: DictConfig, recorded: DictConfig, given_now: set[str]) -> None:
+    """Where today's composition differs from the run's recorded config.yaml in a setting nobody gave now, that is
+    not derived from another one (an interpolation) and is not a class path, put the recorded value back, and say so
+    in one line."""
+    today = {k.removesuffix("."): v for k, v in leaves(OmegaConf.to_container(cfg, resolve=False)).items()}
+    then = {k.removesuffix("."): v for k, v in leaves(OmegaConf.to_container(recorded, resolve=False)).items()}
+    kept = []
+    for key, value in then.items():
+        if key.split(".")[0] not in RECORDED_SETTINGS or key not in today or today[key] == value:
+            continue
+        if any(key == g or key.startswith(g + ".") for g in given_now):
+            continue
+        if isinstance(today[key], str) and "${" in today[key] or key.rsplit(".", 1)[-1].startswith("_"):
+            continue  # derived from another setting, or which class implements it (_target_: code, not a setting)
+        OmegaConf.update(cfg, key, value, merge=False)
+        kept.append(f"{key}={value}")
+    if kept:
+        print(f"[resume] keeping what this run was trained with where today's defaults differ: {', '.join(kept)}")
 
 
 def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:

@@ -1,158 +1,188 @@
-"""Images/s of a full GAN training step (D + G): the project through Lightning vs a plain PyTorch loop.
+"""`make bench`: training speed as users run it, against what they would run instead.
 
-Both use the same networks (built from the same configs), the same batch size, the same losses and Adam settings,
-and MNIST held in memory as uint8 (the plain loop resizes and normalises each batch itself, as the project's fast
-data path does). Run: make bench  (or: python -m benchmarks.bench_train --models dcgan --batches 20)."""
+- project: `python -m src.train model=M max_batches=N` with every default on (TensorBoard logger, progress bar,
+  checkpoints, sample grids, the EMA);
+- best plain loop: benchmarks/plain_loop.py, the same networks and loss written by hand at its best (channels_last,
+  fused Adam, data resized once, one G forward per batch, no logging);
+- pytorch/examples' dcgan on its own job (optional, --examples-dcgan <path to its dcgan/main.py>), run as written,
+  against the project on the same job (`model=dcgan64 model.generator.width=64`: ngf = ndf = 64, MNIST at 64x64,
+  batch 64).
+
+Each side runs as its own process. Rate = images of (long - short) batches / (time(long) - time(short)), so start-up
+and the work done once at the end cancel; several repetitions, sides interleaved, median and range reported.
+pytorch/examples' script can't be given a batch budget: its per-batch lines are timed as they appear instead.
+Run: make bench  (flags: python -m benchmarks.bench_train --help)."""
 
 import argparse
-import json
+import os
+import re
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
-from torchvision.datasets import MNIST
 
-import src  # noqa: F401  (config resolvers)
 from benchmarks.bench_data import cpu_model
-from src.gan.ema import EMA
-from src.gan.losses import discriminator_loss, generator_loss
-from src.run.cli import instantiate
-from src.run.compose import compose_config
-from src.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["mlp_gan", "conv_gan", "dcgan28", "dcgan", "dcgan64"]
-# Timed batches per model (--batches overrides): about 10-20 s of steps each on 2 CPU cores.
-BATCHES = {"mlp_gan": 300, "conv_gan": 15, "dcgan28": 60, "dcgan": 40, "dcgan64": 4}
+# (long, short) batch budgets per model: 300 timed batches where a batch is quick, fewer where it is slow on a CPU.
+BUDGETS = {"mlp_gan": (330, 30), "dcgan28": (330, 30), "dcgan": (330, 30), "conv_gan": (60, 10), "dcgan64": (25, 5)}
+# Settings the project offers, each timed against the defaults on one model (the "Levers" table).
+LEVERS = {
+    "G step draws fresh noise (two G forwards)": ["model.reuse_fake=false"],
+    "log every batch": ["trainer.log_every_n_steps=1"],
+    "EMA on (model.ema_decay=0.999)": ["model.ema_decay=0.999"],
+    "NCHW (model.channels_last=false)": ["model.channels_last=false"],
+    "for-loop Adam (model.fused_adam=false)": ["model.fused_adam=false"],
+    "torch.compile (model.compile=true)": ["model.compile=true"],
+}
+EXAMPLES_JOB = ["model=dcgan64", "model.generator.width=64"]
+EXAMPLES_LINE = re.compile(r"^\[0/\d+\]\[(\d+)/\d+\]")
 
 
-def lightning_rate(model: str, batches: int, warmup: int, extra: list[str]) -> tuple[float, int]:
-    """The project's own `train` on its own configs, timed by the Throughput callback added through config."""
-    with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "throughput.json"
-        cfg = compose_config(
-            "train",
-            [f"model={model}", f"max_batches={batches + warmup}", "~logger", "~callbacks",
-             "+trainer.enable_checkpointing=false", "trainer.enable_progress_bar=false",
-             "+callbacks.throughput._target_=src.callbacks.throughput.Throughput",
-             f"+callbacks.throughput.warmup_batches={warmup}", f"+callbacks.throughput.out_file={result}", *extra],
-            output_dir=Path(tmp),
-        )
-        train(cfg)
-        return json.loads(result.read_text())["images_per_sec"], int(cfg.data.batch_size)
+def seconds(command: list[str], log: Path) -> float:
+    start = time.perf_counter()
+    with log.open("w") as out:
+        done = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    took = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"{' '.join(command)} failed (exit {done.returncode}), see {log}")
+    return took
 
 
-def plain_rate(model: str, batches: int, warmup: int, channels_last: bool = False, compiled: bool = False,
-               fused: bool = False) -> float:
-    """The same work written by hand: D step, G step, and the EMA update of G the project also does."""
-    cfg = compose_config("train", [f"model={model}"])
-    torch.manual_seed(0)
-    generator, discriminator = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
-    ema = EMA(generator, float(cfg.model.ema_decay)) if cfg.model.ema_decay else None
-    if channels_last:
-        generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
-    if compiled:
-        generator.compile()
-        discriminator.compile()
-    betas = tuple(cfg.model.betas)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.model.lr_g, betas=betas, fused=fused or None)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.model.lr_d, betas=betas, fused=fused or None)
-    images = MNIST(ROOT / "data", train=True).data.unsqueeze(1)  # uint8 N x 1 x 28 x 28
-    size, batch, z_dim = int(cfg.model.image_size), int(cfg.data.batch_size), int(cfg.model.z_dim)
-    order = torch.randperm(len(images))
-    start = 0.0
-    for i in range(warmup + batches):
-        if i == warmup:
-            start = time.perf_counter()
-        real = images[order[i * batch:(i + 1) * batch]].float()
-        if size != 28:
-            real = F.interpolate(real, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        real = real / 127.5 - 1
-        if channels_last:
-            real = real.contiguous(memory_format=torch.channels_last)
-        fake = generator(torch.randn(batch, z_dim)).detach()
-        d_loss = discriminator_loss(discriminator(real), discriminator(fake))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        g_loss = generator_loss(discriminator(generator(torch.randn(batch, z_dim))))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        if ema is not None:
-            ema.update(generator)
-    return batches * batch / (time.perf_counter() - start)
+def project(model_args: list[str], batches: int, work: Path) -> list[str]:
+    run = work / f"project_{time.monotonic_ns()}"
+    return [sys.executable, "-m", "src.train", *model_args, f"max_batches={batches}", f"hydra.run.dir={run}"]
 
 
-def machine() -> str:
-    return f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, lightning {L.__version__}"
+def plain(model_args: list[str], batches: int, work: Path) -> list[str]:
+    model = next(a.split("=", 1)[1] for a in model_args if a.startswith("model="))
+    rest = [a for a in model_args if not a.startswith("model=")]
+    return [sys.executable, "-m", "benchmarks.plain_loop", "--model", model, "--batches", str(batches), *rest]
+
+
+def rate(side: Callable[[list[str], int, Path], list[str]], model_args: list[str], budget: tuple[int, int],
+         batch: int, work: Path) -> float:
+    long, short = budget
+    t_long = seconds(side(model_args, long, work), work / "long.log")
+    t_short = seconds(side(model_args, short, work), work / "short.log")
+    return (long - short) * batch / (t_long - t_short)
+
+
+def examples_rate(script: Path, first: int, last: int, work: Path) -> float:
+    """pytorch/examples' dcgan as written (its flags for ngf = ndf = 64, MNIST 64x64, batch 64, CPU), timed from the
+    line it prints after batch `first` to the one after batch `last`, then stopped."""
+    command = [sys.executable, str(script), "--dataset", "mnist", "--dataroot", str(ROOT / "data"), "--imageSize",
+               "64", "--batchSize", "64", "--ngf", "64", "--ndf", "64", "--niter", "1", "--manualSeed", "0",
+               "--outf", str(work)]
+    seen: dict[int, float] = {}
+    with subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
+        for line in process.stdout:
+            if match := EXAMPLES_LINE.match(line):
+                seen[int(match.group(1))] = time.perf_counter()
+                if last in seen:
+                    process.kill()
+                    break
+        process.wait()
+    if first not in seen or last not in seen:
+        sys.exit(f"{script} stopped before its batch {last}: run it by hand to see why ({' '.join(command)})")
+    return (last - first) * 64 / (seen[last] - seen[first])
+
+
+def summary(rates: list[float]) -> str:
+    return f"{statistics.median(rates):.1f} ({min(rates):.1f}-{max(rates):.1f})"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--batches", type=int, default=None, help="timed batches per model (default: BATCHES)")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--options-models", default="mlp_gan,dcgan", help="models the options table measures")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="dcgan28,dcgan", help=f"comma-separated, of {', '.join(BUDGETS)}")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--budget", help="long,short batches for every model instead of BUDGETS (a quick check)")
+    parser.add_argument("--levers-model", default="dcgan28", help="model the Levers table times (empty: none)")
+    parser.add_argument("--examples-dcgan", type=Path, help="path to pytorch/examples' dcgan/main.py")
+    parser.add_argument("--examples-batches", default="5,25", help="first,last batch timed on the examples job")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "train.md"))
     args = parser.parse_args()
-    rows, measured = [], {}
-    for model in args.models.split(","):
-        n = args.batches or BATCHES.get(model, 10)
-        project, batch = lightning_rate(model, n, args.warmup, [])
-        plain = plain_rate(model, n, args.warmup)
-        measured[model] = project, plain
-        rows.append(f"| {model} | {batch} | {n} | {project:.1f} | {plain:.1f} | {project / plain:.2f} |")
-        print(rows[-1], flush=True)
-    options = []
-    for m in filter(None, args.options_models.split(",")):
-        n, w = args.batches or BATCHES.get(m, 10), args.warmup
-        base_project, base_plain = measured.get(m) or (lightning_rate(m, n, w, [])[0], plain_rate(m, n, w))
+    budgets = {m: tuple(int(n) for n in args.budget.split(",")) for m in BUDGETS} if args.budget else BUDGETS
+    batch = 64
+    rows, levers, examples = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for model in args.models.split(","):
+            ours, theirs = [], []
+            for _ in range(args.reps):  # interleaved, so a slower spell of the machine hits both sides
+                ours.append(rate(project, [f"model={model}"], budgets[model], batch, work))
+                theirs.append(rate(plain, [f"model={model}"], budgets[model], batch, work))
+            ratio = statistics.median(ours) / statistics.median(theirs)
+            long, short = budgets[model]
+            rows.append(f"| {model} | {long} - {short} | {summary(ours)} | {summary(theirs)} | {ratio:.2f} |")
+            print(rows[-1], flush=True)
+        if args.levers_model:
+            model = args.levers_model
+            for name, overrides in {"defaults": [], **LEVERS}.items():
+                rates = [rate(project, [f"model={model}", *overrides], budgets[model], batch, work)
+                         for _ in range(args.reps)]
+                levers.append((name, overrides, rates))
+                print(name, summary(rates), flush=True)
+        if args.examples_dcgan:
+            first, last = (int(n) for n in args.examples_batches.split(","))
+            ours, theirs = [], []
+            for _ in range(args.reps):
+                ours.append(rate(project, EXAMPLES_JOB, (last, first), batch, work))
+                theirs.append(examples_rate(args.examples_dcgan.resolve(), first, last, work))
+            ratio = statistics.median(ours) / statistics.median(theirs)
+            examples.append(f"| MNIST 64x64, ngf = ndf = 64, batch 64 | {last - first} | {summary(ours)} | "
+                            f"{summary(theirs)} | {ratio:.2f} |")
+            print(examples[-1], flush=True)
+    write(args, rows, levers, examples)
 
-        def project(*overrides: str, m: str = m, n: int = n, w: int = w) -> float:
-            return lightning_rate(m, n, w, list(overrides))[0]
 
-        for what, rate, base in [
-            ("project: model.channels_last=false", project("model.channels_last=false"), base_project),
-            ("project: model.fused_adam=false", project("model.fused_adam=false"), base_project),
-            ("project: model.compile=true", project("model.compile=true"), base_project),
-            ("project: model.ema_decay=null (no EMA)", project("model.ema_decay=null"), base_project),
-            ("plain loop: channels_last", plain_rate(m, n, w, channels_last=True), base_plain),
-            ("plain loop: fused Adam", plain_rate(m, n, w, fused=True), base_plain),
-        ]:
-            options.append(f"| {m} | {what} | {rate:.1f} | {base:.1f} | {rate / base:.2f} |")
-            print(options[-1], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+def write(args: argparse.Namespace, rows: list[str], levers: list, examples: list[str]) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    flags = " ".join(a for a in sys.argv[1:])
+    base = statistics.median(levers[0][2]) if levers else 0.0
     text = "\n".join([
-        "# Training throughput: the project (Lightning) vs a plain PyTorch loop",
+        "# Training speed as users run it",
         "",
-        f"- command: `make bench` = `python -m benchmarks.bench_train --models {args.models} "
-        f"--batches {args.batches or '<per model, see BATCHES>'} --warmup {args.warmup} "
-        f"--options-models {args.options_models}` (commit {commit})",
-        f"- machine: {machine()}",
+        f"- command: `python -m benchmarks.bench_train {flags}` (`make bench`{' ARGS=...' if flags else ''}), "
+        f"commit {commit}",
+        f"- machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"lightning {L.__version__}; CPU, fp32",
         f"- date: {date.today()}",
-        "- images/s of full D + G steps (and the EMA update of G) on MNIST in memory, after the warm-up batches;"
-        " CPU, fp32. The project runs `src.train` on its own configs with logging, checkpoints and the progress"
-        " bar off; the plain loop is the same networks, losses, Adam hyper-parameters and EMA written by hand with"
-        " PyTorch's defaults (NCHW, Adam's for-loop implementation on CPU), while the project runs its own defaults"
-        " (channels_last, fused Adam). Single measurements on a shared 2-core VM: treat differences under ~8% as"
-        " noise.",
+        f"- images/s, median (min-max) of {args.reps} repetitions; each side is a process of its own, timed over a "
+        "long and a short budget (columns `batches`) and the difference taken, so start-up and the end of the run "
+        "cancel. Sides alternate within each repetition.",
+        "- project: `python -m src.train model=M max_batches=N` with its defaults: TensorBoard logging (every 25 "
+        "batches), progress bar, checkpoints, sample grids every 100 batches (the EMA is off by default). "
+        "Best plain loop: "
+        "`python -m benchmarks.plain_loop --model M --batches N`: the same networks and loss, channels_last, fused "
+        "Adam, MNIST resized once and held in memory, one G forward per batch, D frozen in the G step, no logging, "
+        "no EMA, no checkpoints.",
         "",
-        "| model | batch | timed batches | project img/s (a) | plain loop img/s (b) | ratio (a)/(b) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| model | batches (long - short) | project img/s | best plain loop img/s | ratio |",
+        "| --- | --- | ---: | ---: | ---: |",
         *rows,
         "",
-        *(["## Options (each against its own baseline from the table above, measured by the same command)",
-           "",
-           "| model | option | img/s | baseline img/s | ratio |",
-           "| --- | --- | --- | --- | --- |",
-           *options,
-           ""] if options else []),
+        *([f"## Levers (project, `model={args.levers_model}`, each setting against the defaults)", "",
+           "| setting | overrides | img/s | vs defaults |", "| --- | --- | ---: | ---: |",
+           *(f"| {name} | `{' '.join(o) or '-'}` | {summary(r)} | {statistics.median(r) / base:.2f} |"
+             for name, o, r in levers), ""] if levers else []),
+        *(["## pytorch/examples' dcgan on its own job", "",
+           "pytorch/examples' `dcgan/main.py` (get it with `git clone https://github.com/pytorch/examples`; "
+           "the project does not ship it) run as written: `python main.py --dataset mnist --dataroot data "
+           "--imageSize 64 --batchSize 64 --ngf 64 --ndf 64 --niter 1` (CPU, its 2 DataLoader workers, PIL "
+           "transforms, a printed line per batch), timed between the lines it prints after two batches. The "
+           "project: `python -m src.train model=dcgan64 model.generator.width=64` with its defaults.", "",
+           "| job | timed batches | project img/s | pytorch/examples img/s | ratio |",
+           "| --- | ---: | ---: | ---: | ---: |", *examples, ""] if examples else []),
     ])
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")

@@ -24,8 +24,15 @@ def minutes_to_max_time(minutes: float | None) -> str | None:
     return f"{hours // 24}:{hours % 24:02d}:{minutes_left:02d}:{seconds:02d}"
 
 
+def generator_input(z_dim: int, conditional: bool, class_embedding_dim: int) -> int:
+    """What a model's generator takes: z, plus the class embedding joined to it when conditional."""
+    return int(z_dim) + (int(class_embedding_dim) if conditional else 0)
+
+
+OmegaConf.register_new_resolver("generator_input", generator_input, replace=True)
 OmegaConf.register_new_resolver("batches_to_steps", batches_to_steps, replace=True)
 OmegaConf.register_new_resolver("epoch_limit", epoch_limit, replace=True)
 OmegaConf.register_new_resolver("minutes_to_max_time", minutes_to_max_time, replace=True)
 
+import src.data.folder  # noqa: E402, F401  (registers ${folder_classes:...})
 import src.run.layout  # noqa: E402, F401  (registers ${run_path:...})

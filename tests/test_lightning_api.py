@@ -24,6 +24,7 @@ class Tiny(L.LightningModule):
         self.automatic_optimization = False
         self.generator, self.discriminator = nn.Linear(2, 2), nn.Linear(2, 1)
         self.register_buffer("fixed_noise", torch.zeros(4, 2))
+        self.fixed_labels, self.grid_columns = None, None
         self.epoch_ends: list[bool] = []
 
     sampling_generator = property(lambda self: self.generator)
@@ -79,6 +80,7 @@ def test_a_module_without_the_contract_is_one_line() -> None:
             super().__init__()
             self.generator = nn.Linear(2, 2)
 
-    with pytest.raises(UserError, match="Plain lacks discriminator, fixed_noise, sampling_generator, z_dim, "
-                                        "steps_per_batch, batches_done, which the callbacks read"):
+    with pytest.raises(UserError, match="Plain lacks discriminator, fixed_noise, fixed_labels, grid_columns, "
+                                        "sampling_generator, z_dim, steps_per_batch, batches_done, which the "
+                                        "callbacks read"):
         require_gan_module(Plain())

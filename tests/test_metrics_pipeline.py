@@ -144,3 +144,17 @@ def test_inception_path_uses_the_given_weights_file(measured_run, tmp_path: Path
     with pytest.raises(UserError, match=r"needs more than 2048 samples .* got num_samples=1000"):
         evaluate(compose_config("evaluate", [f"ckpt_path={out}", "metrics=inception", "num_samples=1000",
                                              f"metrics.inception_weights={weights}"]))
+
+
+def test_a_conditional_run_logs_and_evaluates_class_accuracy_and_intra_class_fid(classified: Path) -> None:
+    """Trained 2 batches: the numbers are poor, but they are there, in range, in training logs and in evaluate."""
+    out = classified.parent / "conditional"
+    metrics = train(compose_config("train", [
+        "max_batches=2", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=2",
+        f"paths.data_dir={classified}", "metrics.every_n_batches=2", *SMALL, "model.conditional=true",
+        "trainer.log_every_n_steps=1"], out))
+    assert 0 <= metrics["metrics/class_accuracy_domain"] <= 1
+    assert "metrics/intra_fid_domain" not in metrics  # 40 samples: 4 per class, fewer than the 16 feature dims
+    report = evaluate(compose_config("evaluate", [f"ckpt_path={out}", "num_samples=200", *SMALL[1:]]))
+    values = {row["metric"]: row["value"] for row in report["rows"]}
+    assert 0 <= values["class_accuracy_domain"] <= 1 and values["intra_fid_domain"] > 0  # 20 per class > 16

@@ -17,10 +17,11 @@ from tests.conftest import run_cli
 
 BATCHES = 12  # 64 images / batch 8 = 8 batches per epoch: the budget crosses one epoch end
 # Besides the default BCE: an objective with state of its own in every part (spectral-norm vectors, lazy R1 every
-# other batch, DiffAugment's random draws, a learning-rate schedule): all of it must resume exactly too.
-OBJECTIVES = {"bce": (), "hinge_sn_diffaugment_r1_decay": (
+# other batch, DiffAugment's random draws, a learning-rate schedule, fake labels of a conditional GAN): all of it must
+# resume exactly too.
+OBJECTIVES = {"bce": (), "hinge_sn_diffaugment_r1_decay_conditional": (
     "loss=hinge", "model.spectral_norm=true", "augment=diffaugment", "regularizer=r1", "regularizer.every=2",
-    "scheduler=linear_decay")}
+    "scheduler=linear_decay", "model.conditional=true")}
 
 
 def tiny(data_dir: Path, every: int) -> list[str]:

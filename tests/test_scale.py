@@ -16,10 +16,10 @@ from src.train import train
 from tests.conftest import run_cli
 
 # Besides the default BCE, an objective that adds a double backward (R1), parametrized layers (spectral norm),
-# random augmentation and a learning-rate schedule to every path.
-OBJECTIVES = {"bce": [], "hinge_sn_diffaugment_r1_decay": [
+# random augmentation, a learning-rate schedule and class conditioning (labels, projection D) to every path.
+OBJECTIVES = {"bce": [], "hinge_sn_diffaugment_r1_decay_conditional": [
     "loss=hinge", "model.spectral_norm=true", "augment=diffaugment", "regularizer=r1", "regularizer.every=1",
-    "scheduler=linear_decay"]}
+    "scheduler=linear_decay", "model.conditional=true"]}
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)
@@ -78,7 +78,8 @@ def test_compile_trains_and_keeps_plain_state_dict_keys(train_cfg, objective: st
     cfg = train_cfg("model=mlp_gan", "model.compile=true", "~logger", *OBJECTIVES[objective])
     train(cfg)
     ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
-    assert "generator.net.0.0.weight" in ckpt["state_dict"]
+    wrapped = "net." if "model.conditional=true" in OBJECTIVES[objective] else ""  # the conditional G wraps the net
+    assert f"generator.{wrapped}net.0.0.weight" in ckpt["state_dict"]
     assert not any("_orig_mod" in k for k in ckpt["state_dict"])
 
 

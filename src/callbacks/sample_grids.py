@@ -1,6 +1,7 @@
 """Fixed-noise sample grids: to TensorBoard every N batches, to samples/*.png, and a GIF at the end.
 
-The grids come from the module's sampling generator: the EMA of G by default (model.sample_with_ema)."""
+The grids come from the module's sampling generator (the EMA of G when it is on and model.sample_with_ema). A
+conditional model's grid has one row per class, with the same noise down each column."""
 
 from pathlib import Path
 
@@ -24,12 +25,13 @@ class SampleGrids(L.Callback):
         self.gif_ms_per_frame = gif_ms_per_frame
 
     def _snapshot(self, trainer: L.Trainer, pl_module: GANModule, png_name: str | None) -> None:
-        images = sample(pl_module.sampling_generator, pl_module.fixed_noise)
+        images = sample(pl_module.sampling_generator, pl_module.fixed_noise, pl_module.fixed_labels)
+        nrow = pl_module.grid_columns or self.nrow  # conditional: one row per class
         step = pl_module.batches_done
         for tb in tensorboard_writers(trainer):
-            tb.add_image("samples/fixed_noise", grid(images, self.nrow), global_step=step)
+            tb.add_image("samples/fixed_noise", grid(images, nrow), global_step=step)
         if png_name is not None:
-            save_grid(images, self.samples_dir / png_name, self.nrow)
+            save_grid(images, self.samples_dir / png_name, nrow)
 
     @rank_zero_only
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:

@@ -53,6 +53,7 @@ class ImageDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         in_memory: bool = True,
         seed: int = 0,
+        num_classes: int = 10,
     ) -> None:
         super().__init__()
         require_positive(batch_size, "data.batch_size")
@@ -66,7 +67,7 @@ class ImageDataModule(L.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.image_size, self.channels = image_size, channels
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
-        self.in_memory, self.seed = in_memory, seed
+        self.in_memory, self.seed, self.num_classes = in_memory, seed, num_classes
         self.batch_transform = BatchTransform(image_size, channels)
         self.train_set: Dataset | None = None
         self.images: torch.Tensor | None = None  # in-memory path: uint8 N×C×H×W at native size and channels
@@ -152,6 +153,14 @@ class ImageDataModule(L.LightningDataModule):
             device = trainer.strategy.root_device
             self.images, self.labels = self.images.to(device), self.labels.to(device)
         return ResumableLoader(sampler, InMemoryBatches(self.images, self.labels))
+
+    def label_distribution(self) -> torch.Tensor:
+        """Each class's share of the training images (float, num_classes long), for conditional GANs."""
+        if (self.images if self.in_memory else self.train_set) is None:
+            self.setup("fit")
+        labels = self.labels if self.in_memory else torch.as_tensor(self.train_set.labels)
+        counts = torch.bincount(labels.long().flatten(), minlength=self.num_classes)[: self.num_classes]
+        return counts.float() / counts.sum()
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, labels = batch

@@ -1,10 +1,12 @@
 """Any folder of images (nested or flat, with or without class subfolders): how a user trains on their own domain."""
 
+import functools
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 from torch.utils.data import Dataset
 
@@ -16,6 +18,22 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 def find_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
+def class_folders(root: Path, files: list[Path]) -> list[str]:
+    """The classes of an image folder: its top-level subfolders that hold images (none when the images are flat)."""
+    return sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+
+
+@functools.cache
+def count_classes(path: str) -> int:
+    """Resolver `${folder_classes:<data.path>}` (data.num_classes of data=folder): 1 for a flat folder, 0 when the
+    folder is missing (the DataModule then says so in its own words)."""
+    root = Path(path)
+    return max(1, len(class_folders(root, find_images(root)))) if root.is_dir() else 0
+
+
+OmegaConf.register_new_resolver("folder_classes", count_classes, replace=True)
 
 
 def is_readable(path: Path) -> bool:
@@ -37,9 +55,9 @@ class ImageFiles(Dataset):
 
     def __init__(self, root: Path, files: list[Path], mode: str, transform: Callable | None = None) -> None:
         self.files, self.mode, self.transform = files, mode, transform
+        classes = {name: i for i, name in enumerate(class_folders(root, files))}
         top = [p.relative_to(root).parts for p in files]
-        classes = sorted({parts[0] for parts in top if len(parts) > 1})
-        self.labels = [classes.index(parts[0]) if len(parts) > 1 else 0 for parts in top]
+        self.labels = [classes[parts[0]] if len(parts) > 1 else 0 for parts in top]
 
     def __len__(self) -> int:
         return len(self.files)

@@ -14,6 +14,8 @@ class GANModule(Protocol):
     generator: nn.Module  # the trained G (weights export: generator_raw.pt)
     discriminator: nn.Module  # weights export: discriminator.pt
     fixed_noise: torch.Tensor  # the latent batch of the sample grids, a buffer so it is checkpointed
+    fixed_labels: torch.Tensor | None  # a conditional G's class per fixed_noise row (None: unconditional)
+    grid_columns: int | None  # images per grid row (a conditional grid: one row per class); None: the callback's own
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -32,8 +34,8 @@ class GANModule(Protocol):
         """Batches trained so far (global_step // steps_per_batch): the x-axis of every log and file name."""
 
 
-MEMBERS = ("generator", "discriminator", "fixed_noise", "sampling_generator", "z_dim", "steps_per_batch",
-           "batches_done")
+MEMBERS = ("generator", "discriminator", "fixed_noise", "fixed_labels", "grid_columns", "sampling_generator", "z_dim",
+           "steps_per_batch", "batches_done")
 
 
 def require_gan_module(module: nn.Module) -> None:

@@ -26,6 +26,7 @@ from src.gan.ema import (
 from src.gan.interval_means import IntervalMeans
 from src.gan.losses import BCE, Loss
 from src.gan.regularizers import NoPenalty, Regularizer
+from src.networks.conditional import ConditionalGenerator, ProjectionDiscriminator
 from src.networks.spectral_norm import apply_spectral_norm
 from src.run.checks import require_positive
 from src.run.errors import UserError
@@ -34,6 +35,12 @@ from src.run.errors import UserError
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 LOGGED_SUMS_KEY = "logged_interval_sums"  # checkpoint key of the logging interval's running sums
+def require_classes(num_classes: int | None) -> None:
+    if num_classes is None or num_classes < 2:
+        raise UserError(f"model.conditional=true needs labelled data with at least 2 classes, got {num_classes}: "
+                        "data=folder takes one class per top-level subfolder (data.path/<class>/<images>)")
+
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]  # params -> optimizer (Hydra's `_partial_: true`)
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]  # (optimizer, total_batches) -> scheduler
 
@@ -74,6 +81,9 @@ class GAN(L.LightningModule):
         ema_bn_batches: int = 16,
         sample_with_ema: bool = True,
         reuse_fake: bool = True,
+        conditional: bool = False,
+        num_classes: int | None = None,
+        class_embedding_dim: int = 16,
     ) -> None:
         super().__init__()
         for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
@@ -94,9 +104,19 @@ class GAN(L.LightningModule):
         self.optimizer_g = optimizer_g or functools.partial(adam, lr=lr_g)
         self.optimizer_d = optimizer_d or functools.partial(adam, lr=lr_d)
         self.scheduler = scheduler
-        self.generator = generator
-        self.discriminator = apply_spectral_norm(discriminator) if spectral_norm else discriminator
+        discriminator = apply_spectral_norm(discriminator) if spectral_norm else discriminator
         noise = torch.randn(num_fixed, z_dim, generator=torch.Generator().manual_seed(fixed_seed))
+        self.grid_columns: int | None = None  # conditional grids: one row per class, the same noise down a column
+        if conditional:
+            require_classes(num_classes)
+            generator = ConditionalGenerator(generator, num_classes, class_embedding_dim)
+            discriminator = ProjectionDiscriminator(discriminator, num_classes, (channels, image_size, image_size))
+            self.grid_columns = -(-num_fixed // num_classes)
+            noise = noise[: self.grid_columns].repeat(num_classes, 1)
+            self.register_buffer("fixed_labels", torch.arange(num_classes).repeat_interleave(self.grid_columns))
+        else:
+            self.fixed_labels = None
+        self.generator, self.discriminator = generator, discriminator
         self.register_buffer("fixed_noise", noise)
         self._check_shapes()
         if ema_decay is not None and not 0 <= ema_decay < 1:
@@ -138,6 +158,11 @@ class GAN(L.LightningModule):
             self.discriminator.compile()
 
     def on_fit_start(self) -> None:
+        if self.hparams.conditional:  # fake labels follow the real class shares of this dataset
+            shares = self.trainer.datamodule.label_distribution().to(self.device)
+            for generator in (self.generator, self.ema.module if self.ema is not None else None):
+                if generator is not None:
+                    generator.class_probs.copy_(shares)
         if self.trainer.world_size > 1:  # every rank was seeded alike: give each its own noise stream
             torch.manual_seed(torch.initial_seed() + self.global_rank)
 
@@ -161,27 +186,30 @@ class GAN(L.LightningModule):
         return self.generator(z)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> dict[str, torch.Tensor]:
-        real = batch[0]
+        real, real_labels = batch[0], batch[1] if self.hparams.conditional else None
         if self.hparams.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         penalty_due = self.regularizer.due(self.batches_done)  # a Python int: deciding costs no GPU sync
+        critic = self.discriminator if real_labels is None else functools.partial(self.discriminator, y=real_labels)
         # With one D step, the G step reuses that step's fake batch (one G forward per batch, as pytorch/examples'
         # dcgan does); G's graph is kept for it. With n_critic > 1 every D step and the G step draw fresh noise.
         reuse = self.hparams.reuse_fake and self.hparams.n_critic == 1
         for _ in range(self.hparams.n_critic):
-            fake = self.generator(self.sample_noise(real.size(0))) if reuse else None
+            fake, fake_labels = self._generate(real) if reuse else (None, None)
             with self.toggled_optimizer(opt_d):  # G is frozen here, so a G(z) made inside builds no graph
-                seen_real = self.augment(real)
-                seen_fake = self.augment(fake.detach() if reuse else self.generator(self.sample_noise(real.size(0))))
-                real_logits, fake_logits = self.discriminator(seen_real), self.discriminator(seen_fake)
+                if not reuse:
+                    fake, fake_labels = self._generate(real)
+                seen_real, seen_fake = self.augment(real), self.augment(fake.detach())
+                real_logits = self._judge(seen_real, real_labels)
+                fake_logits = self._judge(seen_fake, fake_labels)
                 d_loss = self.loss.discriminator(real_logits, fake_logits)
-                penalty = self.regularizer(self.discriminator, seen_real, seen_fake) if penalty_due else None
+                penalty = self.regularizer(critic, seen_real, seen_fake) if penalty_due else None
                 self._step(opt_d, d_loss if penalty is None else d_loss + penalty)
         with self.toggled_optimizer(opt_g):
             if not reuse:
-                fake = self.generator(self.sample_noise(real.size(0)))
-            g_loss = self.loss.generator(self.discriminator(self.augment(fake)))
+                fake, fake_labels = self._generate(real)
+            g_loss = self.loss.generator(self._judge(self.augment(fake), fake_labels))
             self._step(opt_g, g_loss)
         if self.ema is not None:
             self.ema.update(self.generator)  # copies G's BatchNorm statistics: recomputed when the EMA is sampled
@@ -190,6 +218,18 @@ class GAN(L.LightningModule):
         for scheduler in self.lr_schedulers() or []:  # after logging: the rates logged are the ones this batch used
             scheduler.step()
         return {"loss_g": g_loss.detach(), "loss_d": d_loss.detach()}
+
+    def _generate(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A fake batch as large as the real one, and its labels (drawn from the real class shares) when
+        conditional."""
+        z = self.sample_noise(real.size(0))
+        if not self.hparams.conditional:
+            return self.generator(z), None
+        labels = self.generator.random_labels(real.size(0), real.device)
+        return self.generator(z, labels), labels
+
+    def _judge(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.discriminator(images) if labels is None else self.discriminator(images, labels)
 
     def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)

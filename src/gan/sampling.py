@@ -27,22 +27,25 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
 
 
 @torch.no_grad()
-def sample(generator: nn.Module, noise: torch.Tensor) -> torch.Tensor:
-    """G(noise) in eval mode (BatchNorm running stats), restoring the caller's mode."""
+def sample(generator: nn.Module, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """G(noise) in eval mode (BatchNorm running stats), restoring the caller's mode; labels for a conditional G."""
     was_training = generator.training
     generator.eval()
     try:
-        return generator(noise)
+        return generator(noise) if labels is None else generator(noise, labels.to(noise.device))
     finally:
         generator.train(was_training)
 
 
 def sample_in_batches(
-    generator: nn.Module, num_samples: int, z_dim: int, batch_size: int, device: torch.device, seed: int
+    generator: nn.Module, num_samples: int, z_dim: int, batch_size: int, device: torch.device, seed: int,
+    labels: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Yield uint8 sample batches on the CPU; memory stays at one batch however large num_samples is."""
+    """Yield uint8 sample batches on the CPU; memory stays at one batch however large num_samples is. labels: one
+    class per sample for a conditional G (None: its own proportional labels)."""
     rng = torch.Generator(device="cpu").manual_seed(seed)
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
         noise = torch.randn(n, z_dim, generator=rng).to(device)
-        yield to_uint8(sample(generator, noise)).cpu()
+        batch_labels = None if labels is None else labels[start : start + n]
+        yield to_uint8(sample(generator, noise, batch_labels)).cpu()

@@ -10,6 +10,7 @@ from src.metrics.extractors import FeatureExtractor, load_extractor
 from src.metrics.reference import RealReference, load_reference
 from src.metrics.scores import class_coverage, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
+from src.networks.conditional import ConditionalGenerator
 from src.run.errors import UserError
 
 
@@ -57,8 +58,14 @@ class Evaluator:
         n = num_samples or self.settings.num_samples
         check_sample_count(self.settings, self.extractor.num_features, n, len(self.reference.kid_features))
         device = next(generator.parameters()).device
-        return self.score_images(sample_in_batches(generator, n, z_dim, self.settings.batch_size, device,
-                                                   self.settings.seed))
+        labels = generator.proportional_labels(n, torch.device("cpu")) if isinstance(
+            generator, ConditionalGenerator) else None
+        features, logits = self.features(sample_in_batches(generator, n, z_dim, self.settings.batch_size, device,
+                                                           self.settings.seed, labels))
+        values = self.score(features, logits)
+        if labels is None:
+            return values
+        return values | class_scores(self.settings, self.reference.class_fid_states, features, logits, labels)
 
     def score(self, features: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
         s, ref, suffix = self.settings, self.reference, self.settings.suffix
@@ -74,6 +81,22 @@ class Evaluator:
             covered, kl = class_coverage(logits, ref.class_histogram, s.coverage_min_share)
             values[f"classes_covered{suffix}"], values[f"class_kl{suffix}"] = float(covered), kl
         return values
+
+
+def class_scores(settings: MetricSettings, class_fid_states: dict | None, features: torch.Tensor,
+                 logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """A conditional G's samples, each asked for a class (labels): how often the domain classifier sees that class
+    (class_accuracy), and the mean over classes of FID against that class's real images (intra_fid, when every
+    class has more samples than feature dimensions)."""
+    values: dict[str, float] = {}
+    if "coverage" in settings.metrics:  # the extractor's logits are the dataset's classes
+        values[f"class_accuracy{settings.suffix}"] = float((logits.argmax(dim=1) == labels).double().mean())
+    classes = labels.unique().tolist()
+    enough = all(int((labels == c).sum()) > features.size(1) for c in classes)
+    if "fid" in settings.metrics and class_fid_states and enough and all(c in class_fid_states for c in classes):
+        per_class = [frechet_distance(class_fid_states[c], features[labels == c]) for c in classes]
+        values[f"intra_fid{settings.suffix}"] = sum(per_class) / len(per_class)
+    return values
 
 
 def build_evaluator(settings: MetricSettings, datamodule, device: torch.device | str = "cpu") -> Evaluator:

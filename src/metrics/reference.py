@@ -27,6 +27,8 @@ class RealReference:
     class_histogram: torch.Tensor
     num_images: int
     path: Path
+    # Domain features only: the FID state of each class's real images (intra-class FID of conditional GANs).
+    class_fid_states: dict[int, dict[str, torch.Tensor]] | None = None
 
 
 def reference_path(datamodule, settings: MetricSettings, extractor: FeatureExtractor) -> Path:
@@ -50,14 +52,25 @@ def _read(path: Path, say: bool) -> RealReference | None:
 def load_reference(datamodule, settings: MetricSettings, extractor: FeatureExtractor,
                    device: torch.device) -> RealReference:
     path = reference_path(datamodule, settings, extractor)
-    if (reference := _read(path, say=False)) is not None:
+    if (reference := _read(path, say=False)) is not None and _complete(reference, extractor):
         return reference
     with exclusive(path.with_name(f".{path.name}.lock"), f"the real statistics {path.name}"):
-        if (reference := _read(path, say=True)) is not None:  # made by another process while we waited
-            return reference
+        if (reference := _read(path, say=True)) is not None and _complete(reference, extractor):
+            return reference  # made by another process while we waited
         reference = compute_reference(datamodule, settings, extractor, device, path)
         atomic_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
     return reference
+
+
+def _per_class(extractor: FeatureExtractor) -> bool:
+    """Per-class statistics are kept for the domain classifier's small features (10 x 64 x 64 numbers); Inception's
+    would be 10 x 2048 x 2048 doubles (over 300 MB) in every cache file."""
+    return extractor.kind == "domain"
+
+
+def _complete(reference: RealReference, extractor: FeatureExtractor) -> bool:
+    """A cache from before the per-class statistics is computed again once."""
+    return reference.class_fid_states is not None or not _per_class(extractor)
 
 
 @torch.no_grad()
@@ -71,12 +84,18 @@ def compute_reference(datamodule, settings: MetricSettings, extractor: FeatureEx
     fid = fid_metric(extractor.num_features)
     kid_rows: list[torch.Tensor] = []
     histogram = torch.zeros(extractor.num_classes, dtype=torch.long)
+    class_fids = {}
     kept = 0
-    for images, _ in uint8_batches(dataset, settings.batch_size, getattr(datamodule, "num_workers", 0), order):
+    for images, labels in uint8_batches(dataset, settings.batch_size, getattr(datamodule, "num_workers", 0), order):
         features, logits = (t.cpu() for t in extractor(images.to(device)))
         fid.update(features.double(), real=True)
+        for label in labels.unique().tolist() if _per_class(extractor) else []:
+            metric = class_fids.setdefault(label, fid_metric(extractor.num_features))
+            metric.update(features[labels == label].double(), real=True)
         if kept < KID_REFERENCE_ROWS:
             kid_rows.append(features[: KID_REFERENCE_ROWS - kept].float())
             kept += len(kid_rows[-1])
         histogram += torch.bincount(logits.argmax(dim=1), minlength=extractor.num_classes)
-    return RealReference(dict(fid.metric_state), torch.cat(kid_rows), histogram, count, path)
+    class_states = {label: dict(m.metric_state) for label, m in sorted(class_fids.items())}
+    return RealReference(dict(fid.metric_state), torch.cat(kid_rows), histogram, count, path,
+                         class_states if _per_class(extractor) else None)

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.gan.ema import DEFAULT_DECAY, ema_weights, has_ema
+from src.networks.conditional import ConditionalGenerator
 from src.run.cli import instantiate
 from src.run.errors import UserError
 from src.run.layout import RunFolder
@@ -142,6 +143,8 @@ def load_generator(path: str | Path, use_ema: bool | None = None) -> tuple[nn.Mo
     if not use_ema and weights == run.generator and run.generator_raw.is_file():
         weights = run.generator_raw  # generator.pt holds the EMA
     generator: nn.Module = instantiate(cfg.model.generator)
+    if cfg.model.get("conditional"):
+        generator = ConditionalGenerator(generator, int(cfg.model.num_classes), int(cfg.model.class_embedding_dim))
     try:
         state, is_ema = generator_state(weights, use_ema)
         generator.load_state_dict(state)

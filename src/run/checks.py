@@ -30,7 +30,7 @@ POSITIVE = {
     "model.lr_g": "2e-4", "model.lr_d": "2e-4", "model.n_critic": 1, "model.z_dim": 100, "model.num_fixed": 64,
     "model.image_size": 32, "model.grad_clip_norm": "1.0", "data.batch_size": 64, "data.image_size": 32,
     "max_batches": 1200, "max_minutes": "9.5",
-    "num_samples": 64, "batch_size": 500, "nrow": 8, "epochs": 2,
+    "num_samples": 64, "batch_size": 500, "nrow": 8, "per_class": 16, "epochs": 2,
     "metrics.num_samples": 10000, "metrics.batch_size": 500, "metrics.kid_subsets": 100,
     "metrics.kid_subset_size": 1000, "metrics.is_splits": 10, "metrics.num_real": 10000,
 }

@@ -1,0 +1,73 @@
+"""Class conditioning for any of the five architectures, added around the network instead of inside it.
+
+- ConditionalGenerator: a learned class embedding joined (concatenated) to z; the wrapped generator is built for
+  z_dim + embedding_dim inputs (conf/model/_base.yaml does that through `generator_input_dim`).
+- ProjectionDiscriminator (Miyato & Koyama 2018): logit = psi(phi(x)) + <embed(y), phi(x)>, where phi is everything
+  of the wrapped discriminator's `net` but its last layer and psi that last layer. The unconditional logit is the
+  wrapped network's own output, computed the same way, so a zero embedding gives exactly the unconditional logit.
+
+Unconditional models are not wrapped at all: their modules, state_dict keys and outputs stay as they were."""
+
+import torch
+from torch import nn
+
+
+class ConditionalGenerator(nn.Module):
+    def __init__(self, generator: nn.Module, num_classes: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.net = generator
+        self.embed = nn.Embedding(num_classes, embedding_dim)
+        nn.init.normal_(self.embed.weight, 0.0, 1.0)  # on the scale of z, which it is joined to
+        # The real data's class shares: labels drawn for fakes and for sampling without labels follow them.
+        self.register_buffer("class_probs", torch.full((num_classes,), 1.0 / num_classes))
+
+    @property
+    def num_classes(self) -> int:
+        return self.embed.num_embeddings
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """y=None: labels in proportion to class_probs, assigned in order (no random draw, so sampling without
+        labels, as metrics and src.generate do, leaves every random stream alone)."""
+        if y is None:
+            y = self.proportional_labels(z.size(0), z.device)
+        return self.net(torch.cat([z, self.embed(y).to(z.dtype)], dim=1))
+
+    def proportional_labels(self, n: int, device: torch.device) -> torch.Tensor:
+        quantiles = (torch.arange(n, device=device, dtype=torch.float64) + 0.5) / n
+        edges = self.class_probs.to(device, torch.float64).cumsum(0)
+        return torch.searchsorted(edges, quantiles).clamp_(max=self.num_classes - 1)
+
+    def random_labels(self, n: int, device: torch.device) -> torch.Tensor:
+        """n labels drawn from class_probs (the training step's fake labels; the global random stream, so resume
+        is exact)."""
+        return torch.multinomial(self.class_probs.to(device), n, replacement=True)
+
+
+class ProjectionDiscriminator(nn.Module):
+    def __init__(self, discriminator: nn.Module, num_classes: int, image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        if not isinstance(getattr(discriminator, "net", None), nn.Sequential):
+            raise TypeError(f"{type(discriminator).__name__} needs a `net` nn.Sequential ending in its output layer")
+        self.net = discriminator
+        self.embed = nn.Embedding(num_classes, self._feature_size(image_shape))
+        nn.init.zeros_(self.embed.weight)  # starts as the unconditional D; SNGAN-proj initialises it small too
+
+    @torch.no_grad()
+    def _feature_size(self, image_shape: tuple[int, int, int]) -> int:
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            return self.features(torch.zeros(2, *image_shape)).size(1)
+        finally:
+            self.net.train(was_training)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """phi(x), flattened to one vector per image."""
+        return self.net.net[:-1](x).flatten(1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.net.net[:-1](x)
+        logits = self.net.net[-1](hidden).view(-1)  # psi(phi(x)): the wrapped D's own output
+        if y is None:
+            return logits
+        return logits + (self.embed(y).to(hidden.dtype) * hidden.flatten(1)).sum(dim=1)

@@ -56,7 +56,21 @@ def require_count(cfg: DictConfig, key: str, meaning_of_zero: str) -> None:
                         f"e.g. {key}=500")
 
 
+def require_no_missing(cfg: DictConfig) -> None:
+    """A `???` left in the config, named before anything reads it: read through another key (model.num_classes
+    -> data.num_classes -> data.path), OmegaConf would name the key that read it."""
+    def walk(node: object, prefix: str) -> list[str]:
+        if isinstance(node, dict):
+            return [k for key, child in node.items() for k in walk(child, f"{prefix}{key}.")]
+        return [prefix.rstrip(".")] if node == "???" else []
+
+    missing = sorted(walk(OmegaConf.to_container(cfg, resolve=False), ""))
+    if missing:
+        raise UserError(f"{missing[0]} is required: add {missing[0]}=... to the command line")
+
+
 def validate_train_config(cfg: DictConfig) -> None:
+    require_no_missing(cfg)
     for key in ("model.lr_g", "model.lr_d", "model.n_critic", "model.z_dim", "model.num_fixed", "model.image_size",
                 "data.batch_size"):
         require_positive(OmegaConf.select(cfg, key), key)

@@ -2,6 +2,7 @@
 exit status of a run stopped by a signal."""
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from src.run.atomic_io import atomic_write
+from src.run.checks import require_no_missing
 from src.run.errors import UserError
 from src.run.layout import RunFolder
 from src.run.signals import finish_stop, take_stop
@@ -42,6 +44,14 @@ def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
     return atomic_write(RunFolder(Path(output_dir)).config, lambda f: f.write(text.encode()))
 
 
+def missing_value(err: MissingMandatoryValue) -> UserError:
+    """The `???` key that is missing: for a key that only refers to it (model.num_classes -> data.num_classes ->
+    data.path), OmegaConf names the referring key in full_key and the missing one in its message."""
+    found = re.search(r"Missing mandatory value: ([\w.]+)", str(err))
+    key = found.group(1) if found else err.full_key
+    return UserError(f"{key} is required: add {key}=... to the command line")
+
+
 def user_error_in(err: BaseException) -> UserError | None:
     """Hydra wraps errors raised while instantiating; find ours in the chain. A `???` value read anywhere (e.g.
     src.generate without ckpt_path) is one too."""
@@ -49,7 +59,7 @@ def user_error_in(err: BaseException) -> UserError | None:
         if isinstance(err, UserError):
             return err
         if isinstance(err, MissingMandatoryValue):
-            return UserError(f"{err.full_key} is required: add {err.full_key}=... to the command line")
+            return missing_value(err)
         err = err.__cause__ or err.__context__
     return None
 
@@ -59,7 +69,7 @@ def instantiate(cfg: DictConfig, **kwargs):
     try:
         return hydra.utils.instantiate(cfg, **kwargs)
     except MissingMandatoryValue as err:  # a `???` in the config, e.g. data=folder without data.path
-        raise UserError(f"{err.full_key} is required: add {err.full_key}=... to the command line") from None
+        raise missing_value(err) from None
     except InstantiationException as err:
         user_error = user_error_in(err)
         if user_error is not None:
@@ -98,6 +108,7 @@ def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
     """Run fn; a UserError anywhere in the chain exits with one line (HYDRA_FULL_ERROR=1 shows the traceback), and
     a run a signal stopped exits with its line and 128 + the signal number once it has ended (src/run/signals.py)."""
     try:
+        require_no_missing(cfg)
         result = fn(cfg)
     except Exception as err:
         user_error = user_error_in(err)

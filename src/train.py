@@ -7,10 +7,10 @@ import lightning as L
 from omegaconf import DictConfig
 
 from src.gan.contract import require_gan_module
-from src.run.budget import report_short_budget
+from src.run.budget import budget_spent, report_short_budget
 from src.run.checkpoints import require_fits
 from src.run.checks import validate_train_config
-from src.run.cli import instantiate, print_config_tree, run_cli, save_config
+from src.run.cli import JobFailed, instantiate, print_config_tree, run_cli, save_config
 from src.run.launch_checks import check_multirun_ddp
 from src.run.resume import checkpoint_to_resume, continue_run_config
 
@@ -28,6 +28,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if resumed is not None:
         ckpt_path, checkpoint = resumed
         require_fits(checkpoint, model, ckpt_path, "resume" if cfg.resume else "ckpt_path")
+        if budget_spent(checkpoint, cfg):  # nothing to train: leave every file of the run as it is
+            return {}
     datamodule = instantiate(cfg.data)
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
@@ -43,6 +45,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | dict[str, float] | None:
     metrics = run_cli(lambda c: train(continue_run_config(c)), cfg)
+    if isinstance(metrics, JobFailed):  # a failed job of a sweep: the summary records it, the others run
+        return metrics
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else metrics  # one number (None if never logged) for a Hydra sweeper
 

@@ -63,3 +63,14 @@ def test_make_help_lists_every_target_with_its_description() -> None:
     listed = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     described = re.findall(r"^  make (\S+)\s+\S", listed, flags=re.M)
     assert sorted(described) == sorted(targets) and "train" in described and "test" in described
+
+
+def test_an_added_key_that_is_a_near_miss_is_refused_with_the_right_name(tmp_path) -> None:
+    result = run_cli("src.train", "+max_batch=5", f"hydra.run.dir={tmp_path / 'run'}")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert result.returncode == 2 and errors == [
+        "Error: max_batch is not a setting (the + in +max_batch added it): did you mean max_batches? Use "
+        "max_batches=... without the +"], result.stderr[-2000:]
+    assert not (tmp_path / "run").exists()  # a refused command leaves no run folder behind
+    nested = run_cli("src.train", "+model.lr_gg=1e-3", f"hydra.run.dir={tmp_path / 'run2'}")
+    assert "did you mean model.lr_g?" in nested.stderr

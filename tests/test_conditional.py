@@ -11,7 +11,7 @@ from PIL import Image
 from src.metrics.evaluator import class_scores
 from src.metrics.scores import fid_metric
 from src.metrics.settings import MetricSettings
-from src.networks.conditional import ConditionalGenerator, ProjectionDiscriminator
+from src.networks.conditional import ClassBatchNorm, ConditionalGenerator, ProjectionDiscriminator
 from src.run.cli import instantiate
 from src.run.compose import compose_config, group_options
 from src.run.errors import UserError
@@ -41,6 +41,27 @@ def test_every_architecture_takes_labels_and_starts_as_its_unconditional_self(mo
         torch.testing.assert_close(gan.discriminator(images, labels), gan.discriminator.net(images) + projection)
         # Changing only the label changes the image made from the same noise.
         assert not torch.allclose(gan.generator(z, labels), gan.generator(z, (labels + 1) % 10))
+
+
+@pytest.mark.parametrize("model", group_options("model"))
+def test_class_batch_norm_takes_scale_and_shift_from_the_label(model: str) -> None:
+    gan = conditional_gan(model, "model.class_batch_norm=true")
+    norms = [m for m in gan.generator.modules() if isinstance(m, ClassBatchNorm)]
+    assert norms and not any(type(m).__name__.startswith("BatchNorm") and m.affine for m in gan.generator.modules())
+    z, labels = torch.randn(4, gan.z_dim), torch.tensor([0, 0, 1, 1])
+    with torch.no_grad():
+        gan.generator.embed.weight.zero_()  # the joined embedding says nothing: only the BatchNorms can
+        before = gan.generator(z, labels)
+        norms[0].shift.weight[1] += 1.0
+        after = gan.generator(z, labels)
+    assert torch.equal(before[:2], after[:2]) and not torch.allclose(before[2:], after[2:])
+    assert gan.generator(z, labels).shape == (4, gan.hparams.channels, gan.hparams.image_size, gan.hparams.image_size)
+
+
+def test_class_batch_norm_alone_is_refused() -> None:
+    with pytest.raises(UserError, match="model.class_batch_norm=true is conditional BatchNorm: it needs "
+                                        "model.conditional=true"):
+        instantiate(compose_config("train", ["model.class_batch_norm=true"]).model)
 
 
 def test_unconditional_models_are_not_wrapped_and_keep_their_keys() -> None:

@@ -1,10 +1,12 @@
 """The Optuna sweeper runs real trials and minimises the metric that src.train returns."""
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from src.data.synthetic import write_mnist
 from src.run.compose import compose_config
 from src.train_classifier import train_classifier
 from tests.conftest import run_cli
@@ -31,3 +33,19 @@ def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> No
     assert set(best["best_params"]) == {"model.lr_g", "model.lr_d", "model.n_critic"}
     assert best["best_value"] > 0  # an FID between generated and real features
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+
+
+def test_a_failed_job_is_recorded_and_the_other_jobs_still_run(tmp_path) -> None:
+    """CIFAR-10 is not on this machine: job 0 fails with its one line, job 1 trains, the summary has both, and the
+    sweep's exit status says a job failed."""
+    write_mnist(tmp_path / "data")
+    sweep = tmp_path / "sweep"
+    result = run_cli("src.train", "-m", "model=mlp_gan", "model.generator.width=8", "data=cifar10,mnist",
+                     "max_batches=2", "data.batch_size=8", "data.num_workers=0", "~logger",
+                     f"paths.data_dir={tmp_path / 'data'}", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    records = json.loads((sweep / "summary.json").read_text())
+    assert [(r["job"], r["status"]) for r in records] == [(0, "FAILED"), (1, "COMPLETED")]
+    assert "CIFAR-10" in records[0]["result"] and "\n" not in records[0]["result"]
+    assert (sweep / "1" / "generator.pt").is_file() and "| 0 | `model=mlp_gan" in (sweep / "summary.md").read_text()
+    assert "Error: 1 of 2 jobs failed (jobs 0): see" in result.stderr and "Traceback" not in result.stderr

@@ -35,6 +35,13 @@ from src.run.errors import UserError
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 LOGGED_SUMS_KEY = "logged_interval_sums"  # checkpoint key of the logging interval's running sums
+def _same(saved: object, configured: object) -> bool:
+    """Optimizer settings as saved (tuples, floats) and as configured (lists from the config)."""
+    if isinstance(saved, (list, tuple)) and isinstance(configured, (list, tuple)):
+        return len(saved) == len(configured) and all(_same(a, b) for a, b in zip(saved, configured, strict=True))
+    return saved == configured
+
+
 def require_classes(num_classes: int | None) -> None:
     if num_classes is None or num_classes < 2:
         raise UserError(f"model.conditional=true needs labelled data with at least 2 classes, got {num_classes}: "
@@ -84,6 +91,7 @@ class GAN(L.LightningModule):
         conditional: bool = False,
         num_classes: int | None = None,
         class_embedding_dim: int = 16,
+        class_batch_norm: bool = False,
     ) -> None:
         super().__init__()
         for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
@@ -107,9 +115,11 @@ class GAN(L.LightningModule):
         discriminator = apply_spectral_norm(discriminator) if spectral_norm else discriminator
         noise = torch.randn(num_fixed, z_dim, generator=torch.Generator().manual_seed(fixed_seed))
         self.grid_columns: int | None = None  # conditional grids: one row per class, the same noise down a column
+        if class_batch_norm and not conditional:
+            raise UserError("model.class_batch_norm=true is conditional BatchNorm: it needs model.conditional=true")
         if conditional:
             require_classes(num_classes)
-            generator = ConditionalGenerator(generator, num_classes, class_embedding_dim)
+            generator = ConditionalGenerator(generator, num_classes, class_embedding_dim, class_batch_norm)
             discriminator = ProjectionDiscriminator(discriminator, num_classes, (channels, image_size, image_size))
             self.grid_columns = -(-num_fixed // num_classes)
             noise = noise[: self.grid_columns].repeat(num_classes, 1)
@@ -165,6 +175,43 @@ class GAN(L.LightningModule):
                     generator.class_probs.copy_(shares)
         if self.trainer.world_size > 1:  # every rank was seeded alike: give each its own noise stream
             torch.manual_seed(torch.initial_seed() + self.global_rank)
+
+    def on_train_start(self) -> None:
+        self._apply_configured_optimizer_settings()
+
+    def _apply_configured_optimizer_settings(self) -> None:
+        """A resumed optimizer comes back with the settings it was saved with; the configured ones win, so e.g.
+        `resume=<run> model.lr_g=1e-4` takes effect (one line says what changed). A scheduled rate is rescaled
+        where it stands: its schedule continues from the new base rate."""
+        schedulers = self.lr_schedulers() or []
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        changed = []
+        for i, (name, optimizer, factory, net) in enumerate((("optimizer_g", *self._opt_g()),
+                                                             ("optimizer_d", *self._opt_d()))):
+            wanted = factory(net.parameters()).defaults
+            for group in optimizer.param_groups:
+                for key, value in wanted.items():
+                    if key not in group or _same(group[key], value):
+                        continue
+                    if key == "lr":
+                        base = group.get("initial_lr", group["lr"])
+                        group["lr"] = group["lr"] * value / base if base else value
+                        if "initial_lr" in group:
+                            group["initial_lr"] = value
+                        if i < len(schedulers):
+                            schedulers[i].base_lrs = [value for _ in schedulers[i].base_lrs]
+                        changed.append(f"{name} lr {base:g} -> {value:g}")
+                    else:
+                        changed.append(f"{name} {key} {group[key]} -> {value}")
+                        group[key] = value
+        if changed:
+            rank_zero_info(f"[resume] the configured optimizer settings replace the saved ones: {', '.join(changed)}")
+
+    def _opt_g(self) -> tuple[torch.optim.Optimizer, OptimizerFactory, nn.Module]:
+        return self.optimizers()[0], self.optimizer_g, self.generator
+
+    def _opt_d(self) -> tuple[torch.optim.Optimizer, OptimizerFactory, nn.Module]:
+        return self.optimizers()[1], self.optimizer_d, self.discriminator
 
     @property
     def z_dim(self) -> int:

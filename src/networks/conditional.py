@@ -1,7 +1,9 @@
 """Class conditioning for any of the five architectures, added around the network instead of inside it.
 
 - ConditionalGenerator: a learned class embedding joined (concatenated) to z; the wrapped generator is built for
-  z_dim + embedding_dim inputs (conf/model/_base.yaml does that through `generator_input_dim`).
+  z_dim + embedding_dim inputs (the model configs do that through the `generator_input` resolver). With
+  class_batch_norm, every BatchNorm of the wrapped generator also takes its scale and shift from the class
+  (conditional BatchNorm, de Vries et al. 2017, as in SNGAN-proj and BigGAN).
 - ProjectionDiscriminator (Miyato & Koyama 2018): logit = psi(phi(x)) + <embed(y), phi(x)>, where phi is everything
   of the wrapped discriminator's `net` but its last layer and psi that last layer. The unconditional logit is the
   wrapped network's own output, computed the same way, so a zero embedding gives exactly the unconditional logit.
@@ -10,12 +12,46 @@ Unconditional models are not wrapped at all: their modules, state_dict keys and 
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from src.run.errors import UserError
+
+
+class ClassBatchNorm(nn.Module):
+    """A BatchNorm without its own affine part, scaled and shifted per class. The labels are set by the
+    ConditionalGenerator before each forward (the networks' own forward takes only z)."""
+
+    def __init__(self, norm: _BatchNorm, num_classes: int) -> None:
+        super().__init__()
+        features = norm.num_features
+        self.norm = type(norm)(features, eps=norm.eps, momentum=norm.momentum, affine=False)
+        self.scale, self.shift = nn.Embedding(num_classes, features), nn.Embedding(num_classes, features)
+        with torch.no_grad():  # every class starts from the BatchNorm's own initialisation
+            self.scale.weight.copy_(norm.weight.detach().expand(num_classes, -1))
+            self.shift.weight.copy_(norm.bias.detach().expand(num_classes, -1))
+        self.labels: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (-1, x.size(1)) + (1,) * (x.dim() - 2)
+        return self.norm(x) * self.scale(self.labels).view(shape) + self.shift(self.labels).view(shape)
+
+
+def with_class_batch_norm(generator: nn.Module, num_classes: int) -> nn.Module:
+    """Replace every affine BatchNorm of `generator` with a ClassBatchNorm, in place."""
+    norms = [(name, m) for name, m in generator.named_modules() if isinstance(m, _BatchNorm) and m.affine]
+    if not norms:
+        raise UserError(f"model.class_batch_norm=true: {type(generator).__module__}'s generator has no BatchNorm")
+    for name, norm in norms:
+        parent_name, _, child = name.rpartition(".")
+        setattr(generator.get_submodule(parent_name), child, ClassBatchNorm(norm, num_classes))
+    return generator
 
 
 class ConditionalGenerator(nn.Module):
-    def __init__(self, generator: nn.Module, num_classes: int, embedding_dim: int) -> None:
+    def __init__(self, generator: nn.Module, num_classes: int, embedding_dim: int,
+                 class_batch_norm: bool = False) -> None:
         super().__init__()
-        self.net = generator
+        self.net = with_class_batch_norm(generator, num_classes) if class_batch_norm else generator
         self.embed = nn.Embedding(num_classes, embedding_dim)
         nn.init.normal_(self.embed.weight, 0.0, 1.0)  # on the scale of z, which it is joined to
         # The real data's class shares: labels drawn for fakes and for sampling without labels follow them.
@@ -30,6 +66,9 @@ class ConditionalGenerator(nn.Module):
         labels, as metrics and src.generate do, leaves every random stream alone)."""
         if y is None:
             y = self.proportional_labels(z.size(0), z.device)
+        for norm in self.net.modules():
+            if isinstance(norm, ClassBatchNorm):
+                norm.labels = y
         return self.net(torch.cat([z, self.embed(y).to(z.dtype)], dim=1))
 
     def proportional_labels(self, n: int, device: torch.device) -> torch.Tensor:

@@ -28,3 +28,18 @@ def report_short_budget(trainer: L.Trainer, model: GANModule, cfg: DictConfig) -
     if rank_zero_only.rank == 0:
         print(f"stopped at batch {model.batches_done} of max_batches={cfg.max_batches}: {reason}; everything a "
               f"finished run writes is in {run}; continue with python -m src.train resume={run}{more}")
+
+
+def budget_spent(checkpoint: dict, cfg: DictConfig) -> bool:
+    """Whether the checkpoint a run continues from has trained max_batches already; if so, one line says there is
+    nothing to do (the caller then trains nothing and rewrites no file)."""
+    if cfg.max_batches is None:
+        return False
+    done = int(checkpoint.get("global_step", 0)) // (int(cfg.model.n_critic) + 1)
+    if done < cfg.max_batches:
+        return False
+    run = cfg.paths.output_dir
+    if rank_zero_only.rank == 0:
+        print(f"[resume] {run} has trained {done} batches, max_batches={cfg.max_batches}: nothing to do, no file "
+              f"changed; train it longer with python -m src.train resume={run} max_batches=<more than {done}>")
+    return True

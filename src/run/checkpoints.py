@@ -144,7 +144,8 @@ def load_generator(path: str | Path, use_ema: bool | None = None) -> tuple[nn.Mo
         weights = run.generator_raw  # generator.pt holds the EMA
     generator: nn.Module = instantiate(cfg.model.generator)
     if cfg.model.get("conditional"):
-        generator = ConditionalGenerator(generator, int(cfg.model.num_classes), int(cfg.model.class_embedding_dim))
+        generator = ConditionalGenerator(generator, int(cfg.model.num_classes), int(cfg.model.class_embedding_dim),
+                                         bool(cfg.model.get("class_batch_norm", False)))
     try:
         state, is_ema = generator_state(weights, use_ema)
         generator.load_state_dict(state)

@@ -1,6 +1,7 @@
 """Checks on a composed train config, run before any model, download or training work: each failure is one
 line naming the key and a value that works."""
 
+import difflib
 import os
 from numbers import Real
 from pathlib import Path
@@ -67,6 +68,24 @@ def require_no_missing(cfg: DictConfig) -> None:
     missing = sorted(walk(OmegaConf.to_container(cfg, resolve=False), ""))
     if missing:
         raise UserError(f"{missing[0]} is required: add {missing[0]}=... to the command line")
+
+
+def refuse_added_typos(cfg: DictConfig, overrides: list[str]) -> None:
+    """`+max_batch=5` adds a key nobody reads (Hydra's `+` adds without asking): refuse a `+key` whose name is a
+    near miss of a key that exists beside it, naming that key."""
+    for override in overrides:
+        if not override.startswith("+") or override.startswith("++") or "=" not in override:
+            continue
+        key = override[1:].split("=", 1)[0]
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+        if not isinstance(node, DictConfig):
+            continue
+        close = difflib.get_close_matches(leaf, [k for k in node.keys() if k != leaf], n=1, cutoff=0.85)
+        if close:
+            near = f"{parent}.{close[0]}" if parent else close[0]
+            raise UserError(f"{key} is not a setting (the + in +{key} added it): did you mean {near}? "
+                            f"Use {near}=... without the +")
 
 
 def validate_train_config(cfg: DictConfig) -> None:

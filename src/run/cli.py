@@ -3,7 +3,9 @@ exit status of a run stopped by a signal."""
 
 import os
 import re
+import shutil
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -13,14 +15,16 @@ import rich
 import rich.syntax
 import rich.tree
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from src.run.atomic_io import atomic_write
-from src.run.checks import require_no_missing
-from src.run.errors import UserError
+from src.run.checks import refuse_added_typos, require_no_missing
+from src.run.errors import SweepError, UserError
 from src.run.layout import RunFolder
 from src.run.signals import finish_stop, take_stop
 
@@ -104,16 +108,57 @@ def exit_with(err: UserError) -> NoReturn:
     sys.exit(2)
 
 
-def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
+class JobFailed(float):
+    """What a failed job of a sweep returns instead of exiting: the sweep goes on with its other jobs, and the
+    summary records FAILED with the message (src/run/sweep_summary.py). A float (NaN), so a sweeper that optimises
+    the returned value (Optuna) sees a failed trial rather than an error."""
+
+    message: str
+
+    def __new__(cls, message: str) -> "JobFailed":
+        failed = super().__new__(cls, "nan")
+        failed.message = message
+        return failed
+
+    def __reduce__(self):  # keeps the message through pickling (joblib and SLURM launchers)
+        return JobFailed, (self.message,)
+
+
+def drop_empty_run_folder() -> None:
+    """A refused command leaves no folder behind: Hydra made the run folder before the command was checked, and it
+    holds only Hydra's records (.hydra/, the log). A folder with anything else (a run being resumed) is kept."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    hydra_files = {RunFolder.HYDRA_DIR, f"{HydraConfig.get().job.name}.log"}
+    if folder.is_dir() and folder != Path.cwd() and {p.name for p in folder.iterdir()} <= hydra_files:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | JobFailed:
     """Run fn; a UserError anywhere in the chain exits with one line (HYDRA_FULL_ERROR=1 shows the traceback), and
-    a run a signal stopped exits with its line and 128 + the signal number once it has ended (src/run/signals.py)."""
+    a run a signal stopped exits with its line and 128 + the signal number once it has ended (src/run/signals.py).
+    In a sweep, a job that fails prints its line (or traceback) and returns JobFailed, so the other jobs still run."""
     try:
         require_no_missing(cfg)
+        if HydraConfig.initialized():
+            refuse_added_typos(cfg, list(HydraConfig.get().overrides.task))
         result = fn(cfg)
     except Exception as err:
         user_error = user_error_in(err)
+        if in_multirun() and not full_error() and not isinstance(user_error, SweepError):
+            if user_error is None:
+                traceback.print_exc()
+            message = str(user_error) if user_error is not None else f"{type(err).__name__}: {err}"
+            print(f"Error: {message}", file=sys.stderr)
+            return JobFailed(message.splitlines()[0] if message else type(err).__name__)
         if user_error is None or full_error():
             raise
+        drop_empty_run_folder()
         exit_with(user_error)
     stop = take_stop()
     if stop is not None:

@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class TrainingDiverged(UserError):
     """A loss or a weight stopped being finite: the message names the batch and the last good checkpoint."""
+
+
+class SweepError(UserError):
+    """A mistake of the whole sweep, not of one job (e.g. multirun with DDP): the sweep stops at once instead of
+    recording the job as failed and going on."""

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from src.run.checks import require_writable
 from src.run.cli import exit_with
-from src.run.errors import UserError
+from src.run.errors import SweepError, UserError
 
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
@@ -37,7 +37,7 @@ def check_multirun_ddp(cfg: DictConfig) -> None:
     launcher = hydra_cfg.runtime.choices.get("hydra/launcher")
     if launcher in SLURM_LAUNCHERS:
         return
-    raise UserError(
+    raise SweepError(
         f"multirun (-m) with trainer.devices={cfg.trainer.get('devices')} would re-launch the whole sweep in every "
         "DDP process: use hydra/launcher=slurm (SLURM starts one task per device), or run the jobs one by one"
     )

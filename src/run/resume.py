@@ -4,7 +4,8 @@
 - hydra.run.dir resolves to the run folder (resolver `run_dir`), so logs, checkpoints and TensorBoard stay in
   one place; Hydra's record of this invocation goes to .hydra/resume_<time>/ (resolver `hydra_subdir`), so the
   original .hydra/overrides.yaml is kept;
-- the config is composed again from the run's original overrides followed by the ones given now, so
+- the config is composed again from the run's original overrides, those of its earlier resumes, then the ones
+  given now, so
   `resume=<run>` alone continues with the same model, data and seed, and `resume=<run> max_batches=5000`
   extends it; where a default of the objective, model or data changed since the run was made (e.g. the EMA turned
   off by default), the value the run recorded in its config.yaml is kept, unless given now;
@@ -64,13 +65,47 @@ def continue_run_config(cfg: DictConfig) -> DictConfig:
     if recorded is None or not recorded.is_file():
         return cfg
     now = list(HydraConfig.get().overrides.task)
-    replaced = {override_key(o) for o in now} | {"resume", "ckpt_path"}
-    before = [o for o in OmegaConf.load(recorded) if override_key(o) not in replaced and not o.startswith("hydra.")]
-    composed = hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*before, *now])
+    # the run's first command line, then each earlier resume's (.hydra/resume_<time>/, in time order): the latest
+    # value of a key wins, and what is given now wins over all of them
+    earlier = [recorded, *sorted(recorded.parent.glob("resume_*/overrides.yaml"))]
+    before: dict[str, str] = {}
+    for overrides in earlier:
+        for o in OmegaConf.load(overrides):
+            if override_key(o) not in {"resume", "ckpt_path"} and not o.startswith("hydra."):
+                before.pop(override_key(o), None)
+                before[override_key(o)] = o
+    given = {override_key(o) for o in now}
+    kept = [o for key, o in before.items() if key not in given]
+    composed = hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*kept, *now])
     saved = RunFolder(run).config
     if saved.is_file():
-        keep_recorded_settings(composed, OmegaConf.load(saved), {override_key(o) for o in now})
+        recorded_cfg = OmegaConf.load(saved)
+        refuse_unresumable_changes(composed, recorded_cfg, run)
+        keep_recorded_settings(composed, recorded_cfg, {override_key(o) for o in now})
     return composed
+
+
+# Settings a run cannot change when it continues (shapes and n_critic are checked against the checkpoint itself,
+# src/run/checkpoints.py require_fits), with why.
+UNRESUMABLE = {
+    "seed": "the random streams continue from the checkpoint",
+    "data._target_": "the data order continues mid-epoch from the checkpoint",
+    "data.path": "the data order continues mid-epoch from the checkpoint",
+    "data.batch_size": "the data order continues mid-epoch from the checkpoint",
+    "data.channels": "the networks were built for it",
+    "model.image_size": "the networks were built for it",
+    "model.conditional": "the networks were built for it",
+    "model.num_classes": "the networks were built for it",
+}
+
+
+def refuse_unresumable_changes(cfg: DictConfig, recorded: DictConfig, run: Path) -> None:
+    for key, why in UNRESUMABLE.items():
+        then, now = OmegaConf.select(recorded, key, default=None), OmegaConf.select(cfg, key, default=None)
+        if then is not None and now is not None and then != now:
+            raise UserError(f"{key} can't change when a run continues ({why}): the run has {key}={then}, this "
+                            f"command {key}={now}; drop the override, or start a new run (without resume=) to "
+                            f"train with it")
 
 
 # The parts of a run's config that define what it trains; the rest (trainer, callbacks, logger, paths) is how it

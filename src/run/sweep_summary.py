@@ -1,15 +1,19 @@
 """A Hydra callback that writes summary.md and summary.json at a sweep's root: job, overrides, status, result.
 
 Each job records its own line in its folder (so this works with any launcher, joblib and SLURM included);
-the sweep's process gathers them at the end."""
+the sweep's process gathers them at the end. A job that failed (it returns src.run.cli.JobFailed instead of
+stopping the sweep) is FAILED with its one-line error, and the sweep then exits with status 1."""
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from src.run.cli import JobFailed
 
 RECORD = "job_result.json"
 
@@ -29,11 +33,13 @@ class SweepSummary(Callback):
         if hydra_cfg.mode is None or hydra_cfg.mode.name != "MULTIRUN":
             return
         ok = job_return.status == JobStatus.COMPLETED
+        failed = job_return._return_value if isinstance(job_return._return_value, JobFailed) else None
         record = {
             "job": int(hydra_cfg.job.num),
             "overrides": " ".join(job_return.overrides or []),
-            "status": job_return.status.name,
-            "result": _plain(job_return.return_value) if ok else repr(job_return._return_value),
+            "status": "FAILED" if failed is not None else job_return.status.name,
+            "result": failed.message if failed is not None else (
+                _plain(job_return.return_value) if ok else repr(job_return._return_value)),
             "folder": str(hydra_cfg.runtime.output_dir),
         }
         Path(hydra_cfg.runtime.output_dir, RECORD).write_text(json.dumps(record, indent=2))
@@ -48,6 +54,11 @@ class SweepSummary(Callback):
         lines += [f"| {r['job']} | `{r['overrides']}` | {r['status']} | {_format(r['result'])} |" for r in records]
         (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
         print(f"[sweep] {len(records)} jobs summarised in {sweep_dir / 'summary.md'}")
+        failed = [r["job"] for r in records if r["status"] != "COMPLETED"]
+        if failed:  # the sweep's exit status says so (1); each failed job's line is in the summary
+            print(f"Error: {len(failed)} of {len(records)} jobs failed (jobs {', '.join(map(str, failed))}): see "
+                  f"{sweep_dir / 'summary.md'}", file=sys.stderr)
+            sys.exit(1)
 
 
 def _format(result: Any) -> str:

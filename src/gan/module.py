@@ -186,8 +186,9 @@ class GAN(L.LightningModule):
         schedulers = self.lr_schedulers() or []
         schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
         changed = []
-        for i, (name, optimizer, factory, net) in enumerate((("optimizer_g", *self._opt_g()),
-                                                             ("optimizer_d", *self._opt_d()))):
+        networks = zip(("optimizer_g", "optimizer_d"), self.optimizers(), (self.optimizer_g, self.optimizer_d),
+                       (self.generator, self.discriminator), strict=True)
+        for i, (name, optimizer, factory, net) in enumerate(networks):
             wanted = factory(net.parameters()).defaults
             for group in optimizer.param_groups:
                 for key, value in wanted.items():
@@ -206,12 +207,6 @@ class GAN(L.LightningModule):
                         group[key] = value
         if changed:
             rank_zero_info(f"[resume] the configured optimizer settings replace the saved ones: {', '.join(changed)}")
-
-    def _opt_g(self) -> tuple[torch.optim.Optimizer, OptimizerFactory, nn.Module]:
-        return self.optimizers()[0], self.optimizer_g, self.generator
-
-    def _opt_d(self) -> tuple[torch.optim.Optimizer, OptimizerFactory, nn.Module]:
-        return self.optimizers()[1], self.optimizer_d, self.discriminator
 
     @property
     def z_dim(self) -> int:

@@ -52,6 +52,7 @@ class ConditionalGenerator(nn.Module):
                  class_batch_norm: bool = False) -> None:
         super().__init__()
         self.net = with_class_batch_norm(generator, num_classes) if class_batch_norm else generator
+        self.class_batch_norm = class_batch_norm  # only then do the BatchNorms need the labels
         self.embed = nn.Embedding(num_classes, embedding_dim)
         nn.init.normal_(self.embed.weight, 0.0, 1.0)  # on the scale of z, which it is joined to
         # The real data's class shares: labels drawn for fakes and for sampling without labels follow them.
@@ -66,7 +67,7 @@ class ConditionalGenerator(nn.Module):
         labels, as metrics and src.generate do, leaves every random stream alone)."""
         if y is None:
             y = self.proportional_labels(z.size(0), z.device)
-        for norm in self.net.modules():
+        for norm in self.net.modules() if self.class_batch_norm else ():
             if isinstance(norm, ClassBatchNorm):
                 norm.labels = y
         return self.net(torch.cat([z, self.embed(y).to(z.dtype)], dim=1))

@@ -120,3 +120,15 @@ def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
     start = next(e for e in EventFileLoader(str(resumed_file)).Load() if e.HasField("session_log"))
     assert start.session_log.status == start.session_log.START and start.step == 3
     assert_same_end(uninterrupted_runs(objective), run)
+
+
+def test_a_finished_run_trained_longer_ends_like_one_run_of_the_longer_budget(
+    data_dir: Path, uninterrupted: Path, tmp_path: Path
+) -> None:
+    overrides = tiny(data_dir, 3)
+    train(compose_config("train", [*overrides, "max_batches=5"], tmp_path))  # ends mid-epoch: 8 batches an epoch
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    loop = last["loops"]["fit_loop"]
+    assert last["global_step"] == 10 and last["epoch"] == 0 and loop["epoch_progress"]["current"]["completed"] == 0
+    train(compose_config("train", [*overrides, f"resume={tmp_path}"], tmp_path))  # max_batches=12 given again
+    assert_same_end(uninterrupted, tmp_path)

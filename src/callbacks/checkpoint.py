@@ -1,6 +1,7 @@
 """Checkpoints a run can be resumed from exactly: last.ckpt every N batches, and epoch_NNN.ckpt + last.ckpt at
-the last batch of every epoch (the newest `keep_epochs` epoch files are kept); last.ckpt once more when training
-ends, if that state is not saved yet; and last.ckpt at the end of the batch a stop signal arrived in.
+the last batch of every epoch (the newest `keep_epochs` epoch files are kept); last.ckpt at the batch that ends
+training (so `resume=<run> max_batches=<more>` goes on with the same epoch's next batch, exactly as if the run had
+never stopped); and last.ckpt at the end of the batch a stop signal arrived in.
 
 Every save happens at a batch end, through the public `trainer.save_checkpoint` (so the trainer's CheckpointIO
 writes it atomically, see src/run/atomic_io.py, and every rank joins under DDP). Lightning's stock ModelCheckpoint
@@ -83,12 +84,20 @@ class BatchCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the 
             epoch_end = at_epoch_end(trainer)
             if epoch_end:
                 self._save(trainer, self.filename.format(epoch=trainer.current_epoch) + ".ckpt")
-            if epoch_end or signum or (self.every_n_batches > 0 and pl_module.batches_done % self.every_n_batches == 0):
+            periodic = self.every_n_batches > 0 and pl_module.batches_done % self.every_n_batches == 0
+            if epoch_end or signum or periodic or self._last_batch(trainer):
                 self._save(trainer, RunFolder.LAST_CHECKPOINT)
             if epoch_end:
                 self._drop_old_epochs(trainer)
         if signum:
             self._stop(trainer, pl_module, signum)
+
+    @staticmethod
+    def _last_batch(trainer: L.Trainer) -> bool:
+        """Whether training ends after this batch: the step budget is spent, or a callback (the wall-clock Timer,
+        the divergence check) asked to stop. Saved here, the state is mid-epoch, as a periodic save holds it; by
+        on_train_end Lightning has closed the epoch (epoch + 1, the rest of its batches skipped on resume)."""
+        return trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step
 
     def on_train_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         self.signals.restore()

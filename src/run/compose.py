@@ -27,5 +27,6 @@ def compose_config(config_name: str, overrides: list[str] | tuple[str, ...] = ()
 
 
 def group_options(group: str) -> list[str]:
-    """The names a config group offers on the command line (conf/<group>/*.yaml, without the `_` partials)."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+    """The names a config group offers on the command line: every conf/<group>/*.yaml (what its configs share lives in
+    conf/shared/, which is no option)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))

@@ -10,11 +10,11 @@ ARGS ?=
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
 
-install: $(STAMP)  ## create .venv and install the project with its dev and sweep extras (no-op until pyproject.toml changes)
+install: $(STAMP)  ## create .venv and install the project with its dev, sweep and logger extras (no-op until pyproject.toml changes)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,sweeps]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,sweeps,loggers]'
 	touch $(STAMP)
 
 train: install  ## the default job: dcgan on MNIST, 2000 batches, ~6 min on 2 CPU cores; extra overrides via ARGS="..."

@@ -11,6 +11,7 @@ H x W; `latents`, paths x steps x z_dim; `labels`, one class per path, for a con
 
 truncation=psi (any mode) redraws every latent component beyond psi (the truncation trick); null: none."""
 
+import logging
 from pathlib import Path
 
 import hydra
@@ -26,6 +27,8 @@ from src.run.checkpoints import load_generator
 from src.run.checks import require_positive, require_writable
 from src.run.cli import pick_device, run_cli
 from src.run.errors import UserError
+
+log = logging.getLogger(__name__)
 
 MODES = {"grid": "samples.png and samples.npz", "interpolate": "interpolation.png, .gif and .npz"}
 
@@ -52,7 +55,7 @@ def generate(cfg: DictConfig) -> Path:
     what = write(cfg, generator, int(run_cfg.model.z_dim), device, out, truncation)
     which = "EMA" if is_ema else "raw"
     truncated = "" if truncation is None else f" (truncation={truncation})"
-    print(f"wrote {what} of the {which} generator in {weights}{truncated} to {out}/{MODES[mode]}")
+    log.info(f"wrote {what} of the {which} generator in {weights}{truncated} to {out}/{MODES[mode]}")
     return out
 
 

@@ -2,17 +2,24 @@
 Continue a run: `python -m src.train resume=outputs/<date>/<time>` (see src/run/resume.py)."""
 
 
+import time
+
 import hydra
 import lightning as L
 from omegaconf import DictConfig
 
+from src.callbacks.loggers import HyperparameterTable, instantiate_loggers
 from src.gan.contract import require_gan_module
 from src.run.budget import budget_spent, report_short_budget
 from src.run.checkpoints import require_fits
 from src.run.checks import validate_train_config
-from src.run.cli import JobFailed, instantiate, print_config_tree, run_cli, save_config
+from src.run.cli import JobFailed, instantiate, run_cli, save_config
 from src.run.launch_checks import check_multirun_ddp
+from src.run.logs import quiet_known_warnings
 from src.run.resume import checkpoint_to_resume, continue_run_config
+from src.run.summary import log_choices, log_summary
+
+quiet_known_warnings()
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -24,21 +31,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = instantiate(cfg.model)
     if cfg.get("callbacks"):
         require_gan_module(model)
-    ckpt_path = None
+    ckpt_path = resumed_at = None
     if resumed is not None:
         ckpt_path, checkpoint = resumed
+        resumed_at = int(checkpoint["global_step"]) // model.steps_per_batch
         require_fits(checkpoint, model, ckpt_path, "resume" if cfg.resume else "ckpt_path")
         if budget_spent(checkpoint, cfg):  # nothing to train: leave every file of the run as it is
             return {}
     datamodule = instantiate(cfg.data)
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
-    loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
+    loggers = instantiate_loggers(cfg.get("logger"), resumed_at)
+    if loggers:
+        callbacks.append(HyperparameterTable(cfg))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    print_config_tree(cfg)
+    log_choices(cfg)
     save_config(cfg, cfg.paths.output_dir)
 
+    start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     report_short_budget(trainer, model, cfg)
+    log_summary(trainer, model.batches_done, time.perf_counter() - start, cfg)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 

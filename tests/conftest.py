@@ -1,6 +1,7 @@
 """Shared test setup: the app's own configs pointed at temporary folders, small files for every dataset in
 conf/data/, and the real entry points run as a user runs them."""
 
+import logging
 import subprocess
 import sys
 from collections.abc import Callable
@@ -44,6 +45,20 @@ def run_cli(module: str, *overrides: str, cwd: Path = ROOT, timeout: float = 300
     environment (the repository on PYTHONPATH, system binaries on PATH)."""
     return subprocess.run([sys.executable, "-m", module, *overrides], cwd=cwd, capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=timeout)
+
+
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """logged() -> what the code under test has logged at INFO and above (the console's lines) since the last call,
+    one message a line."""
+    caplog.set_level(logging.INFO)
+
+    def read() -> str:
+        text = "\n".join(caplog.messages)
+        caplog.clear()
+        return text
+
+    return read
 
 
 @pytest.fixture

@@ -16,21 +16,21 @@ def test_max_batches_is_the_budget_even_past_five_epochs(train_cfg) -> None:
     assert torch.load(ckpt, weights_only=True)["global_step"] == 2 * 50
 
 
-def test_an_explicit_epoch_limit_that_cuts_the_budget_is_named(train_cfg, capsys) -> None:
+def test_an_explicit_epoch_limit_that_cuts_the_budget_is_named(train_cfg, logged) -> None:
     cfg = train_cfg("model=mlp_gan", "model.generator.width=8", "max_batches=50", "trainer.max_epochs=2", "~logger",
                     "~callbacks")
     train(cfg)
     assert f"stopped at batch 16 of max_batches=50: trainer.max_epochs=2 reached; everything a finished run writes " \
-           f"is in {cfg.paths.output_dir}" in capsys.readouterr().out
+           f"is in {cfg.paths.output_dir}" in logged()
 
 
-def test_max_minutes_stops_and_saves_what_a_finished_run_saves(train_cfg, capsys) -> None:
+def test_max_minutes_stops_and_saves_what_a_finished_run_saves(train_cfg, logged) -> None:
     cfg = train_cfg("model=mlp_gan", "model.generator.width=8", "max_batches=1000000", "max_minutes=0.02", "~logger",
                     "model.ema_decay=0.999",  # the EMA on: a finished run then writes generator_raw.pt too
                     "sample_every_n_batches=0", "checkpoint_every_n_batches=0", "~callbacks.progress_bar")
     train(cfg)
     run = Path(cfg.paths.output_dir)
-    out = capsys.readouterr().out
+    out = logged()
     assert "of max_batches=1000000: max_minutes reached;" in out and f"resume={run} max_minutes=<more>" in out
     for name in ("checkpoints/last.ckpt", "generator.pt", "generator_raw.pt", "discriminator.pt",
                  "training_progress.gif"):

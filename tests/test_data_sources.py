@@ -28,19 +28,19 @@ def folder(path: Path, **kwargs) -> FolderDataModule:
 
 
 @pytest.mark.parametrize("in_memory", [True, False])
-def test_fashion_mnist_from_the_debian_folder(tmp_path: Path, capsys, in_memory: bool) -> None:
+def test_fashion_mnist_from_the_debian_folder(tmp_path: Path, logged, in_memory: bool) -> None:
     debian = write_idx_gz(tmp_path / "usr-share-datasets-fashion-mnist")
     dm = fashion(tmp_path / "data", debian, in_memory=in_memory)
     dm.prepare_data()
-    line = capsys.readouterr().out.strip()
+    line = logged()
     assert "Debian" in line and str(debian) in line and "\n" not in line
     assert (tmp_path / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
     image = dm.example_batch(1)[0, 0]
     expected, _ = random_digits(64, seed=5)  # the first training image write_idx_gz put in the .gz
     assert torch.allclose((image + 1) * 127.5, torch.from_numpy(expected[0]).float(), atol=1e-3)
-    capsys.readouterr()
+    logged()
     dm.prepare_data()
-    assert capsys.readouterr().out == ""  # already in place: nothing to say
+    assert logged() == ""  # already in place: nothing to say
 
 
 def test_fashion_mnist_offline_without_a_source_names_both_remedies(tmp_path: Path, monkeypatch) -> None:

@@ -108,7 +108,7 @@ def test_generate_samples_the_ema_when_the_run_kept_one(ema_run, tmp_path, sourc
     assert np.array_equal(np.load(tmp_path / "samples.npz")["images"], expected_samples(ema_run, prefix, 6))
 
 
-def test_checkpoints_from_before_the_ema_sample_raw_and_resume(ema_run, capsys) -> None:
+def test_checkpoints_from_before_the_ema_sample_raw_and_resume(ema_run, logged) -> None:
     ckpt = torch.load(ema_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("ema.")}
     old = ema_run / "checkpoints" / "old.ckpt"
@@ -116,7 +116,7 @@ def test_checkpoints_from_before_the_ema_sample_raw_and_resume(ema_run, capsys) 
 
     _, _, _, is_ema = load_generator(old)
     assert not is_ema and "holds no EMA generator (trained without EMA): using its raw generator" in \
-        capsys.readouterr().out
+        logged()
 
     cfg = compose_config("train", ["max_batches=4", "data.batch_size=8", "data.num_workers=0", "~logger", *EMA_ON,
                                    "~callbacks", f"paths.data_dir={ema_run.parent / 'data'}", f"ckpt_path={old}"],

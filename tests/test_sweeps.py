@@ -32,7 +32,10 @@ def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> No
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {"model.lr_g", "model.lr_d", "model.n_critic"}
     assert best["best_value"] > 0  # an FID between generated and real features
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())  # each job folder named by its own overrides,
+    assert [name.split("_", 1)[0] for name in jobs] == ["0", "1"]  # these cut to 120 characters + a hash of them all
+    assert all(len(name) == 2 + 120 and name.startswith(f"{i}_data.batch_size=8,") for i, name in
+               enumerate(jobs)) and jobs[0][-8:] != jobs[1][-8:]
 
 
 def test_a_failed_job_is_recorded_and_the_other_jobs_still_run(tmp_path) -> None:
@@ -47,5 +50,8 @@ def test_a_failed_job_is_recorded_and_the_other_jobs_still_run(tmp_path) -> None
     records = json.loads((sweep / "summary.json").read_text())
     assert [(r["job"], r["status"]) for r in records] == [(0, "FAILED"), (1, "COMPLETED")]
     assert "CIFAR-10" in records[0]["result"] and "\n" not in records[0]["result"]
-    assert (sweep / "1" / "generator.pt").is_file() and "| 0 | `model=mlp_gan" in (sweep / "summary.md").read_text()
+    job = Path(records[1]["folder"])  # named by the job's overrides, where data and outputs live left out
+    assert job.parent == sweep and job.name.startswith("1_") and "data=mnist" in job.name and "paths" not in job.name
+    assert (job / "generator.pt").is_file()
+    assert "| 0 | `model=mlp_gan" in (sweep / "summary.md").read_text()
     assert "Error: 1 of 2 jobs failed (jobs 0): see" in result.stderr and "Traceback" not in result.stderr

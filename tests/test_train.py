@@ -116,7 +116,7 @@ def test_generate_is_reproducible_and_default_goes_next_to_the_checkpoint(finish
     assert (ckpt.parent / "samples.npz").is_file() and np.array_equal(first, b["images"])
 
 
-def test_loss_line_in_the_design_format(train_cfg, capsys) -> None:
+def test_loss_line_in_the_design_format(train_cfg, logged) -> None:
     train(train_cfg("model=mlp_gan", "report_every_n_batches=2", "~logger"))
-    out = capsys.readouterr().out
+    out = logged()
     assert "Step 2: Generator loss: " in out and ", discriminator loss: " in out

@@ -1,10 +1,182 @@
-"""The trainer's loggers as the callbacks need them."""
+"""The run's loggers (conf/logger/): how they are made, what reaches them besides Lightning's scalars (sample grids,
+the run's settings with its final metrics), and how a resumed run keeps their files whole.
 
+- TensorBoard takes images and, at the end of a run, its settings with the final metrics (the HPARAMS tab);
+  wandb and MLflow take images and the settings (their final metrics are the last values they were sent);
+  CSV takes the settings (hparams.yaml) and no images (the grids are PNGs in samples/ anyway).
+- A resumed run drops what the killed process logged from the batch it resumes at: TensorBoard through
+  SummaryWriter's purge_step, CSV by keeping the rows before that batch (Lightning's CSVLogger would delete them).
+"""
+
+import csv
+import importlib
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
+import torch
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+from src.run.cli import instantiate
+from src.run.errors import UserError
+
+# Loggers whose package is an optional dependency: pyproject.toml's `loggers` extra.
+OPTIONAL_PACKAGES = {WandbLogger: "wandb", MLFlowLogger: "mlflow"}
+# What the settings table leaves out: where the run's files go and how it is logged, not what it trains.
+NOT_SETTINGS = ("hydra", "paths", "logger", "callbacks", "resume", "ckpt_path", "trainer.default_root_dir")
 
 
 def tensorboard_writers(trainer: L.Trainer) -> list[SummaryWriter]:
     """The SummaryWriters of the trainer's TensorBoard loggers (none when logging is off)."""
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+
+def require_package(logger_class: type, key: str) -> None:
+    """One line naming the extra, instead of Lightning's ImportError from inside the logger, when a logger's
+    optional package does not import."""
+    for cls, package in OPTIONAL_PACKAGES.items():
+        if issubclass(logger_class, cls):
+            try:
+                importlib.import_module(package)
+            except ImportError as err:
+                choice = HydraConfig.get().runtime.choices.get("logger") if HydraConfig.initialized() else key
+                raise UserError(f"logger={choice} needs the {package} package: pip install -e '.[loggers]' "
+                                f"({type(err).__name__}: {err})") from err
+
+
+def instantiate_loggers(cfg: DictConfig | None, resumed_at: int | None = None) -> list[Logger]:
+    """The loggers of conf/logger/ (none for ~logger); resumed_at: the batch a resumed run starts from."""
+    loggers = []
+    for key, node in (cfg or {}).items():
+        cls = hydra.utils.get_class(node._target_)
+        require_package(cls, key)
+        kwargs = {}
+        if issubclass(cls, TensorBoardLogger) and resumed_at is not None:
+            kwargs["purge_step"] = resumed_at  # SummaryWriter writes a SessionLog.START there
+        if issubclass(cls, MLFlowLogger):
+            # MLflow 3 refuses its file store (mlruns/ folders) unless told it is wanted; a server needs no such word.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        if issubclass(cls, WandbLogger):
+            finish_previous_wandb_run()
+        logger = instantiate(node, **kwargs)
+        if isinstance(logger, CSVLogger) and resumed_at is not None:
+            keep_csv_rows_before(logger, resumed_at)
+        loggers.append(logger)
+    return loggers
+
+
+def finish_previous_wandb_run() -> None:
+    """A sweep's earlier job in this process (Hydra's basic launcher) may have left its wandb run open; Lightning's
+    WandbLogger would log into it instead of starting this job's own."""
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish()
+
+
+@rank_zero_only
+def keep_csv_rows_before(logger: CSVLogger, step: int) -> None:
+    """The rows of a resumed run's metrics.csv logged before `step`, written back at once: Lightning's writer
+    deletes the file when it opens a folder that has one."""
+    path = Path(logger.log_dir) / "metrics.csv"
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("step") and int(row["step"]) < step]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+        writer = logger.experiment
+    for row in rows:
+        writer.log_metrics({k: v for k, v in row.items() if k != "step" and v != ""}, int(row["step"]))
+    writer.save()
+
+
+def flush(trainer: L.Trainer) -> None:
+    """Everything logged so far onto disk (TensorBoard's events, CSV's rows); wandb and MLflow write as they go."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.flush()
+        elif isinstance(logger, CSVLogger):
+            logger.save()
+
+
+def takes_images(trainer: L.Trainer) -> bool:
+    return any(isinstance(logger, TensorBoardLogger | WandbLogger | MLFlowLogger) for logger in trainer.loggers)
+
+
+def log_image(trainer: L.Trainer, tag: str, image: torch.Tensor, step: int) -> None:
+    """A (C, H, W) float image in [0, 1] to every logger that takes images."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(tag, image, global_step=step)
+        elif isinstance(logger, WandbLogger):
+            logger.log_image(key=tag, images=[image], step=step)
+        elif isinstance(logger, MLFlowLogger):
+            pixels = image.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            logger.experiment.log_image(logger.run_id, pixels, key=tag, step=step)
+
+
+def flat_scalars(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value of every scalar leaf (a list of scalars becomes its text; None and other lists are left
+    out)."""
+    if isinstance(node, Mapping):
+        return {k: v for key, child in node.items() for k, v in flat_scalars(child, f"{prefix}{key}.").items()}
+    key = prefix.removesuffix(".")
+    if isinstance(node, bool | int | float | str):
+        return {key: node}
+    if isinstance(node, list) and node and all(isinstance(v, bool | int | float | str) for v in node):
+        return {key: str(node)}
+    return {}
+
+
+def run_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The run's settings as one flat table under the names a command line gives them (model.lr_g, loss._target_,
+    max_batches, ...): each value once, where it is set (not where it is interpolated into, e.g. model.loss), without
+    Hydra's _partial_ flags, where the run's files go or how it is logged."""
+    unresolved = flat_scalars(OmegaConf.to_container(cfg, resolve=False))
+    left_out = (*NOT_SETTINGS, *(k for k, v in unresolved.items() if isinstance(v, str) and "${" in v))
+    return {k: v for k, v in flat_scalars(OmegaConf.to_container(cfg, resolve=True)).items()
+            if not any(k == n or k.startswith(f"{n}.") for n in left_out)
+            and (k.endswith("._target_") or not k.rsplit(".", 1)[-1].startswith("_"))}
+
+
+class HyperparameterTable(L.Callback):
+    """The run's settings to every logger when fit starts (TensorBoard: hparams.yaml, CSV: hparams.yaml, wandb: the
+    run's config, MLflow: its params), and at the end, with the names of the final metrics, to TensorBoard's HPARAMS
+    tab, whose table reads each metric's last logged value: a sweep's runs compared in one table.
+
+    They replace the module's own hyper-parameters that Lightning would log (its constructor arguments, already
+    among these under model.*), so each setting appears once, under the name an override gives it."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.settings = run_settings(cfg)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        trainer.enable_autolog_hparams = False
+
+    @rank_zero_only
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for logger in trainer.loggers:
+            logger.log_hyperparams(self.settings)
+            logger.save()
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning's log_hyperparams(params, metrics) would also log each value again, an extra point on its curve
+        # (at step 0 by default): the summaries only name the metrics, TensorBoard reads the curves' last values.
+        final = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        # torch's summary writes a bool as a number: true/false, as an override spells it
+        settings = {k: str(v).lower() if isinstance(v, bool) else v for k, v in self.settings.items()}
+        for writer in tensorboard_writers(trainer):
+            for summary in hparams_summaries(settings, final):
+                writer.file_writer.add_summary(summary)
+            writer.flush()

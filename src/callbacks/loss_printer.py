@@ -1,10 +1,14 @@
 """Prints the design's progress line every N batches with the mean losses since the last line."""
 
+import logging
+
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from src.gan.contract import GANModule
 from src.gan.interval_means import IntervalMeans
+
+log = logging.getLogger(__name__)
 
 
 class LossPrinter(L.Callback):
@@ -21,8 +25,7 @@ class LossPrinter(L.Callback):
         if step % self.every_n_batches == 0:
             means = self._losses.pop()
             line = f"Step {step}: Generator loss: {means['g']:.3f}, discriminator loss: {means['d']:.3f}"
-            bar = trainer.progress_bar_callback
-            bar.print(line) if bar is not None else print(line)
+            log.info(line)
 
     def state_dict(self) -> dict:
         return self._losses.state_dict()  # a resumed run prints the same means as one never stopped

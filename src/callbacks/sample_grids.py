@@ -1,4 +1,5 @@
-"""Fixed-noise sample grids: to TensorBoard every N batches, to samples/*.png, and a GIF at the end.
+"""Fixed-noise sample grids: to every logger that takes images (src/callbacks/loggers.py) and to samples/*.png every
+N batches, and a GIF at the end.
 
 The grids come from the module's sampling generator (the EMA of G when it is on and model.sample_with_ema). A
 conditional model's grid has one row per class, with the same noise down each column."""
@@ -9,7 +10,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
-from src.callbacks.loggers import tensorboard_writers
+from src.callbacks.loggers import log_image, takes_images
 from src.gan.contract import GANModule
 from src.gan.sampling import grid, sample, save_grid
 from src.run.atomic_io import atomic_write
@@ -28,8 +29,8 @@ class SampleGrids(L.Callback):
         images = sample(pl_module.sampling_generator, pl_module.fixed_noise, pl_module.fixed_labels)
         nrow = pl_module.grid_columns or self.nrow  # conditional: one row per class
         step = pl_module.batches_done
-        for tb in tensorboard_writers(trainer):
-            tb.add_image("samples/fixed_noise", grid(images, nrow), global_step=step)
+        if takes_images(trainer):
+            log_image(trainer, "samples/fixed_noise", grid(images, nrow), step)
         if png_name is not None:
             save_grid(images, self.samples_dir / png_name, nrow)
 
@@ -37,11 +38,9 @@ class SampleGrids(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         datamodule = trainer.datamodule
         step = pl_module.batches_done
-        writers = tensorboard_writers(trainer)
-        if step == 0 and writers and hasattr(datamodule, "example_batch"):
+        if step == 0 and takes_images(trainer) and hasattr(datamodule, "example_batch"):
             real = grid(datamodule.example_batch(pl_module.fixed_noise.size(0)), self.nrow)
-            for tb in writers:
-                tb.add_image("samples/real", real, global_step=0)
+            log_image(trainer, "samples/real", real, 0)
         # A resumed run re-logs the grid of its first step too: TensorBoard drops the killed run's points from there.
         due = step == 0 or (self.every_n_batches > 0 and step % self.every_n_batches == 0)
         self._snapshot(trainer, pl_module, f"batch_{step:07d}.png" if due else None)

@@ -8,10 +8,13 @@ file of the same name at the same time.
 """
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -27,7 +30,7 @@ def exclusive(lock_file: Path, what: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"waiting for another process to finish preparing {what} ({lock_file} is locked)", flush=True)
+            log.info(f"waiting for another process to finish preparing {what} ({lock_file} is locked)")
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

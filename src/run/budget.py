@@ -1,5 +1,7 @@
 """Saying why training stopped when it stopped short of max_batches: another limit, named, with how to go on."""
 
+import logging
+
 import lightning as L
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities import rank_zero_only
@@ -7,6 +9,8 @@ from omegaconf import DictConfig
 
 from src.gan.contract import GANModule
 from src.run.signals import stop_pending
+
+log = logging.getLogger(__name__)
 
 
 def stop_reason(trainer: L.Trainer) -> str:
@@ -26,7 +30,7 @@ def report_short_budget(trainer: L.Trainer, model: GANModule, cfg: DictConfig) -
     run, reason = cfg.paths.output_dir, stop_reason(trainer)
     more = " max_minutes=<more>" if reason.startswith("max_minutes") else ""
     if rank_zero_only.rank == 0:
-        print(f"stopped at batch {model.batches_done} of max_batches={cfg.max_batches}: {reason}; everything a "
+        log.info(f"stopped at batch {model.batches_done} of max_batches={cfg.max_batches}: {reason}; everything a "
               f"finished run writes is in {run}; continue with python -m src.train resume={run}{more}")
 
 
@@ -40,6 +44,6 @@ def budget_spent(checkpoint: dict, cfg: DictConfig) -> bool:
         return False
     run = cfg.paths.output_dir
     if rank_zero_only.rank == 0:
-        print(f"[resume] {run} has trained {done} batches, max_batches={cfg.max_batches}: nothing to do, no file "
+        log.info(f"[resume] {run} has trained {done} batches, max_batches={cfg.max_batches}: nothing to do, no file "
               f"changed; train it longer with python -m src.train resume={run} max_batches=<more than {done}>")
     return True

@@ -1,6 +1,7 @@
 """Reading checkpoints with one clear line when they can't be used: for resuming training (the full state,
 matching the configured model) and for sampling (a run's config and generator weights)."""
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from src.networks.conditional import ConditionalGenerator
 from src.run.cli import instantiate
 from src.run.errors import UserError
 from src.run.layout import RunFolder
+
+log = logging.getLogger(__name__)
 
 TRAINING_STATE = {"state_dict", "optimizer_states", "loops", "global_step"}
 
@@ -126,7 +129,7 @@ def generator_state(weights: Path, use_ema: bool = True) -> tuple[dict[str, torc
         state = payload["state_dict"]
         is_ema = use_ema and has_ema(state)
         if use_ema and not is_ema:
-            print(f"note: {weights} holds no EMA generator (trained without EMA): using its raw generator")
+            log.info(f"note: {weights} holds no EMA generator (trained without EMA): using its raw generator")
         if is_ema:
             return ema_weights(state), True
         return {k.removeprefix("generator."): v for k, v in state.items() if k.startswith("generator.")}, False

@@ -1,4 +1,4 @@
-"""What every command-line entry point shares: a config tree at start, one-line errors for user mistakes, and the
+"""What every command-line entry point shares: one-line errors for user mistakes, and the
 exit status of a run stopped by a signal."""
 
 import os
@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import hydra
-import rich
-import rich.syntax
-import rich.tree
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -26,20 +23,10 @@ from src.run.atomic_io import atomic_write
 from src.run.checks import refuse_added_typos, require_no_missing
 from src.run.errors import SweepError, UserError
 from src.run.layout import RunFolder
+from src.run.logs import report_error
 from src.run.signals import finish_stop, take_stop
 
 T = TypeVar("T")
-FIRST = ("model", "data", "trainer", "callbacks", "logger", "paths")
-
-
-def print_config_tree(cfg: DictConfig) -> None:
-    tree = rich.tree.Tree("config", guide_style="dim")
-    keys = [k for k in FIRST if k in cfg] + [k for k in cfg if k not in FIRST and k != "hydra"]
-    for key in keys:
-        value = cfg[key]
-        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
-        tree.add(str(key), style="bold").add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
-    rich.print(tree)
 
 
 def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
@@ -104,7 +91,7 @@ def exit_with(err: UserError) -> NoReturn:
     """The one line a user sees for bad input; exit status 2 (HYDRA_FULL_ERROR=1 raises instead)."""
     if full_error():
         raise err
-    print(f"Error: {err}", file=sys.stderr)
+    report_error(f"Error: {err}")
     sys.exit(2)
 
 
@@ -154,7 +141,7 @@ def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | JobFailed:
             if user_error is None:
                 traceback.print_exc()
             message = str(user_error) if user_error is not None else f"{type(err).__name__}: {err}"
-            print(f"Error: {message}", file=sys.stderr)
+            report_error(f"Error: {message}")
             return JobFailed(message.splitlines()[0] if message else type(err).__name__)
         if user_error is None or full_error():
             raise

@@ -3,10 +3,14 @@
 Code asks a `RunFolder` for a path; configs use the resolver `${run_path:<run folder>,<name>}`, e.g.
 `${run_path:${paths.output_dir},checkpoints}`."""
 
+import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+MAX_NAME = 120  # characters of a run's name in its folder name (255 is the file system's limit)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,16 @@ class RunFolder:
         return self.root / "tensorboard"
 
     @property
+    def csv(self) -> Path:
+        """logger=csv's metrics.csv and hparams.yaml."""
+        return self.root / "csv"
+
+    @property
+    def mlruns(self) -> Path:
+        """logger=mlflow's local file store (logger=wandb's runs go to wandb/, which wandb names itself)."""
+        return self.root / "mlruns"
+
+    @property
     def generator(self) -> Path:
         """The generator the run samples with (the EMA copy of G unless the run turned it off)."""
         return self.root / "generator.pt"
@@ -87,9 +101,22 @@ class RunFolder:
         return cls.of_checkpoint(path) or cls(path.parent)
 
 
+def run_name_suffix(name: str | None, job_overrides: str = "") -> str:
+    """Resolver: what follows the time (a run) or the job number (a sweep job) in a run folder's name: `_<name>`
+    (name=...), else a sweep job's own overrides, so runs can be told apart in folder lists and TensorBoard. Characters
+    a folder name should not hold become '-'; a long name is cut and ends in a hash of all of it, which keeps jobs
+    apart (their full overrides are in .hydra/overrides.yaml and the sweep's summary.md)."""
+    text = str(name) if name not in (None, "") else job_overrides
+    text = re.sub(r"[^\w.,=+-]+", "-", text).strip("-")
+    if len(text) > MAX_NAME:
+        text = f"{text[:MAX_NAME - 9]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+    return f"_{text}" if text else ""
+
+
 def run_path(root: str, name: str) -> str:
     """Resolver: ${run_path:<run folder>,<RunFolder property>}."""
     return str(getattr(RunFolder(Path(root)), name))
 
 
 OmegaConf.register_new_resolver("run_path", run_path, replace=True)
+OmegaConf.register_new_resolver("run_name_suffix", run_name_suffix, replace=True)

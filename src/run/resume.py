@@ -14,6 +14,7 @@
   src/run/signals.py) continues from the newest readable checkpoint in its own run folder, as if resume= named it.
 """
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 from src.run.checkpoints import newest_checkpoint, read_checkpoint
 from src.run.errors import UserError
 from src.run.layout import RunFolder
+
+log = logging.getLogger(__name__)
 
 RESUMABLE_HINT = "pass a run folder (outputs/<date>/<time>) or one of its checkpoints/*.ckpt"
 
@@ -137,7 +140,7 @@ def keep_recorded_settings(cfg: DictConfig, recorded: DictConfig, given_now: set
         OmegaConf.update(cfg, key, value, merge=False)
         kept.append(f"{key}={value}")
     if kept:
-        print(f"[resume] keeping what this run was trained with where today's defaults differ: {', '.join(kept)}")
+        log.info(f"[resume] keeping what this run was trained with where today's defaults differ: {', '.join(kept)}")
 
 
 def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
@@ -170,5 +173,5 @@ def requeued_job_checkpoint(cfg: DictConfig) -> tuple[str, dict[str, Any]] | Non
     found = newest_checkpoint(RunFolder(cfg.paths.output_dir).checkpoints)
     if found is None:
         return None
-    print(f"[resume] SLURM requeued this job (restart {restarts}): continuing from {found[0]}")
+    log.info(f"[resume] SLURM requeued this job (restart {restarts}): continuing from {found[0]}")
     return str(found[0]), read_checkpoint(found[0], "resume")

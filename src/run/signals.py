@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
 
+from src.run.logs import report_error
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 # The signal `#SBATCH --signal=USR1@90` sends before the time limit (conf/hydra/launcher/slurm.yaml): a stop by it
 # inside a SLURM job requeues the job, which continues from the checkpoint (src/run/resume.py).
@@ -97,10 +99,10 @@ def requeue_slurm_job(job_id: str) -> str:
 def finish_stop(stop: Stop) -> NoReturn:
     """Print the line, requeue a SLURM job stopped by its time-limit warning, exit with 128 + the signal number."""
     if stop.report:
-        print(stop.message, file=sys.stderr, flush=True)
+        report_error(stop.message)
         job_id = slurm_job_id()
         if stop.signum == REQUEUE_SIGNAL and job_id:
-            print(requeue_slurm_job(job_id), file=sys.stderr, flush=True)
+            report_error(requeue_slurm_job(job_id))
     sys.exit(exit_status(stop.signum))
 
 

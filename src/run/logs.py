@@ -1,0 +1,45 @@
+"""Console lines go through Python logging, so a run's train.log (Hydra's file handler) holds what the console showed.
+
+conf/hydra/job_logging/ picks these classes: the console shows bare messages without breaking a progress bar, the
+file adds time and source, and both drop a short list of known-harmless third-party lines."""
+
+import logging
+import sys
+import warnings
+
+from tqdm import tqdm
+
+# Lines Lightning prints that tell a user of this template nothing it can act on: adverts, and the stop reason in
+# optimizer steps (a GAN batch is n_critic + 1 of them; the run summary says batches).
+NOISE = ("💡 Tip: ", "`Trainer.fit` stopped: `max_steps=")
+
+
+class ConsoleHandler(logging.Handler):
+    """Writes through tqdm, which lifts a running progress bar above the line and redraws it below; warnings and
+    errors go to stderr, the rest to stdout."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr if record.levelno >= logging.WARNING else sys.stdout)
+        except Exception:  # noqa: BLE001 (logging's own convention: a handler never raises)
+            self.handleError(record)
+
+
+class KnownNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(NOISE)
+
+
+def report_error(message: str) -> None:
+    """The one line of a refused, failed or stopped command: on stderr, and in train.log when the run has one
+    (logging set up by Hydra from conf/hydra/job_logging/; without it, e.g. train() called from Python, a print)."""
+    if any(isinstance(handler, ConsoleHandler) for handler in logging.getLogger().handlers):
+        logging.getLogger("src").error(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def quiet_known_warnings() -> None:
+    """Third-party warnings about their own internals, nothing a user of the template can change."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated",
+                            module=r"lightning\.pytorch\.utilities\._pytree")

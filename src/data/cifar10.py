@@ -40,6 +40,7 @@ class _CIFAR10(CIFAR10):
 
 class CIFAR10DataModule(ImageDataModule):
     name = "CIFAR-10"
+    option = "cifar10"
     cache_name = "cifar10"
     native_channels = 3
 

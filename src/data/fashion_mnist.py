@@ -28,6 +28,7 @@ def unpack_gz(source: Path, target: Path) -> None:
 
 class FashionMNISTDataModule(MNISTDataModule):
     name = "Fashion-MNIST"
+    option = "fashion_mnist"
     cache_name = "fashion_mnist"
     torchvision_class = FashionMNIST
     known_files = {name: (ORIGINAL_SIZES[name], md5) for name, md5 in FASHION_MD5.items()}

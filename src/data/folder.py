@@ -1,6 +1,7 @@
 """Any folder of images (nested or flat, with or without class subfolders): how a user trains on their own domain."""
 
 import functools
+import hashlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -78,14 +79,55 @@ class ImageFiles(Dataset):
         raise UserError(f"none of the {len(self.files)} images can be decoded any more")
 
 
+def store_dir(data_dir: str, path: str) -> str:
+    """Resolver `${folder_store:<paths.data_dir>,<data.path>}` (data.store_dir): where an image folder's domain
+    classifier and cached real statistics go, data_dir/image_folders/<its name>-<hash of where it is>, not inside
+    the user's images."""
+    root = Path(path).expanduser().resolve()
+    return str(Path(data_dir) / "image_folders" / f"{root.name}-{hashlib.sha1(str(root).encode()).hexdigest()[:8]}")
+
+
+OmegaConf.register_new_resolver("folder_store", store_dir, replace=True)
+
+
+def held_out(root: Path, files: list[Path], share: float) -> set[Path]:
+    """The test split: `share` of each class's images (of all images in a flat folder), evenly spread over the
+    sorted file names, so it is the same on every machine and every run; a class of one image keeps it for training."""
+    by_class: dict[str, list[Path]] = {}
+    for path in files:
+        parts = path.relative_to(root).parts
+        by_class.setdefault(parts[0] if len(parts) > 1 else "", []).append(path)
+    test = set()
+    for members in by_class.values():
+        count = min(round(len(members) * share), len(members) - 1)
+        test.update(members[int((i + 0.5) * len(members) / count)] for i in range(count))
+    return test
+
+
 class FolderDataModule(ImageDataModule):
-    """Per-item only: the images are decoded, resized and centre-cropped in DataLoader workers."""
+    """Per-item only: the images are decoded, resized and centre-cropped in DataLoader workers. The GAN trains on
+    every image; `test_share` of each class is also the test split, which a domain classifier is tested on and
+    does not learn from."""
 
     name = "image folder"
+    option = "folder"
 
-    def __init__(self, path: str, image_size: int, channels: int = 3, in_memory: bool = False, **kwargs) -> None:
+    def __init__(self, path: str, image_size: int, channels: int = 3, in_memory: bool = False,
+                 test_share: float = 0.1, store_dir: str | None = None, **kwargs) -> None:
         super().__init__(data_dir=path, image_size=image_size, channels=channels, in_memory=in_memory, **kwargs)
+        if not 0 <= test_share < 1:
+            raise UserError(f"data.test_share must be at least 0 and below 1, got {test_share}")
         self.native_channels = channels  # PIL's convert() gives the asked mode; no Grayscale step needed
+        self.test_share = test_share
+        self._store_dir = Path(store_dir) if store_dir else None
+
+    @property
+    def store_dir(self) -> Path:
+        return self._store_dir or super().store_dir
+
+    @property
+    def command_line(self) -> str:
+        return f"data=folder data.path={self.data_dir}"
 
     def ensure_files(self) -> str:
         if not self.data_dir.is_dir():
@@ -93,8 +135,25 @@ class FolderDataModule(ImageDataModule):
         return ""
 
     def make_dataset(self, transform: Callable | None, train: bool = True) -> ImageFiles:
-        if not train:
-            raise UserError("an image folder has no test split: use metrics.split=train")
+        readable = self.readable_files()
+        if train:
+            return ImageFiles(self.data_dir, readable, self.mode, transform)
+        test = held_out(self.data_dir, readable, self.test_share)
+        if not test:
+            raise UserError(f"data.test_share={self.test_share} holds out no image of data.path={self.data_dir} as "
+                            "a test split: raise it (e.g. data.test_share=0.1)")
+        return ImageFiles(self.data_dir, [p for p in readable if p in test], self.mode, transform)
+
+    def classifier_dataset(self, transform: Callable | None) -> ImageFiles:
+        readable = self.readable_files()
+        test = held_out(self.data_dir, readable, self.test_share)
+        return ImageFiles(self.data_dir, [p for p in readable if p not in test], self.mode, transform)
+
+    @property
+    def mode(self) -> str:
+        return "RGB" if self.channels == 3 else "L"
+
+    def readable_files(self) -> list[Path]:
         self.ensure_files()
         files = find_images(self.data_dir)
         if not files:
@@ -112,4 +171,4 @@ class FolderDataModule(ImageDataModule):
                 f"(first: {skipped[0]})",
                 stacklevel=2,
             )
-        return ImageFiles(self.data_dir, readable, "RGB" if self.channels == 3 else "L", transform)
+        return readable

@@ -22,6 +22,7 @@ class MNISTDataModule(ImageDataModule):
     """Also the base of Fashion-MNIST: same IDX files, same torchvision layout (<data_dir>/<class name>/raw)."""
 
     name = "MNIST"
+    option = "mnist"
     cache_name = "mnist"
     native_channels = 1
     torchvision_class: type[MNIST] = MNIST

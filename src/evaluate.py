@@ -1,60 +1,211 @@
-"""Measure a trained generator: `python -m src.evaluate ckpt_path=<ckpt or run folder> num_samples=10000`.
+"""Measure a generator with one protocol:
+  python -m src.evaluate ckpt_path=<ckpt or run folder> num_samples=10000   # a generator trained here
+  python -m src.evaluate samples=<file.npz> data=<dataset>                  # images made anywhere
 
-Prints metric, value, extractor, samples and reference split as a table; writes the same rows as JSON next to
-the checkpoint (metrics.json)."""
+Prints the protocol (extractor, sample count, reference split, resize) and a table of metric, value, extractor,
+samples, reference and resize; writes the same rows as JSON (metrics.json next to the checkpoint, or
+<name>_metrics.json next to the samples)."""
 
 import json
 import sys
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
 import hydra
+import numpy as np
+import torch
 from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
-from src.metrics.evaluator import build_evaluator
+from src.data.folder import store_dir as folder_store
+from src.metrics.evaluator import Evaluator, build_evaluator
 from src.metrics.settings import MetricSettings
 from src.run.atomic_io import atomic_write
 from src.run.checkpoints import load_generator
 from src.run.cli import instantiate, pick_device, run_cli
+from src.run.compose import group_options
+from src.run.errors import UserError
+
+COLUMNS = ("metric", "value", "extractor", "samples", "reference", "resize")
 
 
 def print_table(report: dict) -> None:
-    table = Table(title=f"{report['generator']} generator of {report['checkpoint']}")
-    for column in ("metric", "value", "extractor", "samples", "reference"):
+    table = Table(title=report["title"])
+    for column in COLUMNS:
         table.add_column(column, justify="right" if column in ("value", "samples") else "left")
     for row in report["rows"]:
         value = f"{row['value']:.0f}" if row["metric"].startswith("classes_covered") else f"{row['value']:.4g}"
-        table.add_row(row["metric"], value, row["extractor"], str(row["samples"]), row["reference"])
+        table.add_row(row["metric"], value, row["extractor"], str(row["samples"]), row["reference"], row["resize"])
     # Piped into a file or a log, rich would wrap at 80 columns.
-    (Console() if sys.stdout.isatty() else Console(width=160)).print(table)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(report["protocol"], soft_wrap=True)
+    console.print(table)
+
+
+def check_source(cfg: DictConfig) -> None:
+    """Exactly one of ckpt_path and samples; data= and use_ema= only where they mean something."""
+    if cfg.ckpt_path and cfg.samples:
+        raise UserError(f"ckpt_path={cfg.ckpt_path} and samples={cfg.samples} are both set: measure one of them")
+    if not cfg.ckpt_path and not cfg.samples:
+        raise UserError("nothing to measure: give ckpt_path=<run folder or .ckpt> (a generator trained here) or "
+                        "samples=<file.npz> data=<dataset> (images made anywhere)")
+    if cfg.ckpt_path and cfg.get("data") is not None:
+        raise UserError("data= is for samples=: a checkpoint is measured against its own run's dataset (data_dir= "
+                        "points at another copy of it)")
+    if cfg.samples and cfg.get("data") is None:
+        raise UserError(f"samples={cfg.samples} needs the dataset to measure against: add data=<name>, one of "
+                        f"{', '.join(group_options('data'))} (e.g. data=mnist)")
+    if cfg.samples and cfg.use_ema is not None:
+        raise UserError("use_ema is for ckpt_path=: drop it with samples=")
+
+
+def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images, labels or None) of an .npz as src.generate writes it."""
+    if not path.is_file():
+        raise UserError(f"samples={path} does not exist: pass an .npz with an `images` array (uint8, N x C x H x W, "
+                        "as src.generate writes)")
+    try:
+        with np.load(path) as archive:
+            if "images" not in archive.files:
+                raise UserError(f"samples={path} has no `images` array (it holds {', '.join(archive.files)}): save "
+                                "it with np.savez(path, images=<uint8 N x C x H x W>)")
+            return archive["images"], archive["labels"] if "labels" in archive.files else None
+    except (OSError, ValueError, AttributeError, zipfile.BadZipFile) as err:  # not an npz, object arrays, ...
+        raise UserError(f"samples={path} is not a readable .npz ({type(err).__name__}): save images with "
+                        "np.savez(path, images=<uint8 N x C x H x W>)") from err
+
+
+def channels_first(images: np.ndarray, path: Path) -> np.ndarray:
+    """N x C x H x W uint8 of square images; N x H x W x C and N x H x W (grayscale) are transposed. The layout is
+    told apart by which axes are equal (square images) and which has 1 or 3 entries; 1x1 and 3x3 images, which fit
+    both, are read as N x C x H x W."""
+    if images.dtype != np.uint8:
+        raise UserError(f"samples={path}: images are {images.dtype}, not uint8 in 0..255: convert them first, e.g. "
+                        "((x + 1) * 127.5).round().clip(0, 255).astype(np.uint8) for images in [-1, 1]")
+    if images.ndim == 3:
+        images = images[:, None]
+    shape = "x".join(map(str, images.shape))
+    if images.ndim != 4 or len(images) == 0:
+        raise UserError(f"samples={path}: images of shape {shape} are not a batch of images: save N x C x H x W")
+    _, a, h, w = images.shape
+    if not (a in (1, 3) and h == w):
+        if w in (1, 3) and a == h:
+            return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+        raise UserError(f"samples={path}: images of shape {shape} are neither N x C x H x W nor N x H x W x C of "
+                        "square images with 1 or 3 channels")
+    return images
+
+
+def sample_labels(labels: np.ndarray | None, count: int, path: Path) -> torch.Tensor | None:
+    if labels is None:
+        return None
+    if labels.ndim != 1 or len(labels) < count or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"samples={path}: `labels` must be one integer class per image (got {labels.dtype} of shape "
+                        f"{labels.shape} for {count} images); leave it out for unconditional samples")
+    return torch.from_numpy(labels[:count].astype(np.int64))
+
+
+# What a measurement returns: the evaluator, the values, the sample count, the datamodule, and where the samples came
+# from (the JSON's first keys).
+Measured = tuple[Evaluator, dict[str, float], int, object, dict]
+
+
+def measure_samples(cfg: DictConfig, device: torch.device) -> Measured:
+    path = Path(cfg.samples)
+    images, labels = read_samples(path)
+    images = channels_first(images, path)
+    data_cfg = cfg.data
+    channels, size = images.shape[1], images.shape[2]
+    if data_cfg.channels != channels:
+        raise UserError(f"samples={path} holds {channels}-channel images but the dataset is read with "
+                        f"data.channels={data_cfg.channels}: add data.channels={channels} (the real images are "
+                        "converted the same way) or pass images of the dataset's kind")
+    if data_cfg.image_size not in (None, size):
+        raise UserError(f"samples={path} holds {size}x{size} images but data.image_size={data_cfg.image_size}: drop "
+                        "data.image_size (the real images are resized to the samples' size; samples never are)")
+    with open_dict(data_cfg):
+        data_cfg.image_size = size
+    datamodule = instantiate(point_at(data_cfg, cfg.data_dir))
+    count = min(int(cfg.num_samples), len(images))
+    settings: MetricSettings = instantiate(cfg.metrics, num_samples=count)
+    evaluator = build_evaluator(settings, datamodule, device)
+    values = evaluator.evaluate_images(torch.from_numpy(images[:count]), sample_labels(labels, count, path))
+    source = {"samples": str(path), "images_in_file": len(images),
+              "title": f"{count} images of {path}" + (f" (the first of {len(images)})" if count < len(images) else "")}
+    return evaluator, values, count, datamodule, source
+
+
+def measure_checkpoint(cfg: DictConfig, device: torch.device) -> Measured:
+    generator, run_cfg, weights, is_ema = load_generator(cfg.ckpt_path, cfg.use_ema)
+    datamodule = instantiate(point_at(run_cfg.data, cfg.data_dir))
+    settings: MetricSettings = instantiate(cfg.metrics)
+    evaluator = build_evaluator(settings, datamodule, device)
+    count = int(cfg.num_samples)
+    values = evaluator.evaluate(generator.to(device), int(run_cfg.model.z_dim), count)
+    generator_kind = "EMA" if is_ema else "raw"
+    return evaluator, values, count, datamodule, {"checkpoint": str(weights), "generator": generator_kind,
+                                                  "title": f"{generator_kind} generator of {weights}"}
+
+
+def point_at(data_cfg: DictConfig, data_dir: str | None) -> DictConfig:
+    """The data config with data_dir= applied: a dataset's files, classifiers/ and metrics_cache/ are there; an image
+    folder's images stay at its data.path, and its classifier and statistics are looked up under data_dir."""
+    if data_dir:
+        with open_dict(data_cfg):
+            if "store_dir" in data_cfg:
+                data_cfg.store_dir = folder_store(data_dir, data_cfg.path)
+            else:
+                data_cfg.data_dir = data_dir
+    return data_cfg
+
+
+def protocol(evaluator: Evaluator, datamodule, count: int) -> tuple[str, str]:
+    """(the protocol line, the resize column): what a reader needs to compare two numbers."""
+    settings, ref, extractor = evaluator.settings, evaluator.reference, evaluator.extractor
+    size, channels = datamodule.image_size, datamodule.channels
+    resize = f"real to {size}x{size} as in training; extractor: {extractor.resize}"
+    parts = [f"extractor {extractor.description}", f"{count} samples ({size}x{size}x{channels})",
+             f"reference {datamodule.name} {settings.split} ({ref.num_images} images)",
+             f"resize: real images to {size}x{size} as in training, samples as made, extractor: {extractor.resize}"]
+    sizes = evaluator.sizes(count)
+    subsets = [f"{metric.upper()} on {sizes[names[0]][0]} samples vs {sizes[names[0]][1]} real"
+               for metric, names in settings.names_by_metric().items() if metric in ("kid", "prdc")]
+    if "prdc" in settings.metrics:
+        subsets.append(f"k={settings.precision_recall_k} for precision/recall, {settings.density_coverage_k} for "
+                       "density/coverage")
+    return "protocol: " + "; ".join(parts + subsets), resize
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    check_source(cfg)
     device = pick_device(cfg.device)
-    generator, run_cfg, weights, is_ema = load_generator(cfg.ckpt_path, cfg.use_ema)
-    settings: MetricSettings = instantiate(cfg.metrics)
-    data_cfg = run_cfg.data
-    if cfg.data_dir:
-        with open_dict(data_cfg):
-            data_cfg.data_dir = cfg.data_dir
-    datamodule = instantiate(data_cfg)
-    evaluator = build_evaluator(settings, datamodule, device)
-    values = evaluator.evaluate(generator.to(device), int(run_cfg.model.z_dim), cfg.num_samples)
+    measure = measure_samples if cfg.samples else measure_checkpoint
+    evaluator, values, count, datamodule, source = measure(cfg, device)
+    line, resize = protocol(evaluator, datamodule, count)
+    sizes, ref = evaluator.sizes(count), evaluator.reference
 
-    ref = evaluator.reference
-    reference = f"{datamodule.name} {settings.split} ({ref.num_images} images)"
-    report = {
-        "checkpoint": str(weights),
-        "generator": "EMA" if is_ema else "raw",
+    def reference(real: int | None) -> str:
+        if real is None:
+            return "none"
+        share = f"{real} images" if real == ref.num_images else f"{real} of {ref.num_images} images"
+        return f"{datamodule.name} {evaluator.settings.split} ({share})"
+
+    report = source | {
         "date": datetime.now().isoformat(timespec="seconds"),
+        "protocol": line,
         "rows": [{"metric": name, "value": value, "extractor": evaluator.extractor.description,
-                  "samples": int(cfg.num_samples), "reference": reference} for name, value in values.items()],
+                  "samples": sizes[name][0], "reference": reference(sizes[name][1]), "resize": resize}
+                 for name, value in values.items()],
     }
     print_table(report)
-    out = Path(cfg.output) if cfg.output else weights.parent / ("metrics_raw.json" if cfg.use_ema is False
-                                                                else "metrics.json")
+    if cfg.output:
+        out = Path(cfg.output)
+    elif cfg.samples:
+        out = Path(cfg.samples).with_name(f"{Path(cfg.samples).stem}_metrics.json")
+    else:
+        out = Path(report["checkpoint"]).parent / ("metrics_raw.json" if cfg.use_ema is False else "metrics.json")
     atomic_write(out, lambda f: f.write(json.dumps(report, indent=2).encode()))
     print(f"wrote {out}")
     return report

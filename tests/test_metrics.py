@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from src.metrics import prdc as prdc_module
 from src.metrics.evaluator import Evaluator
 from src.metrics.extractors import FeatureExtractor
-from src.metrics.reference import RealReference
+from src.metrics.reference import RealReference, _read
 from src.metrics.scores import class_coverage, fid_metric, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
 from src.run.errors import UserError
@@ -96,9 +97,36 @@ def test_images_through_an_extractor_get_domain_names_and_sensible_values() -> N
     brighter = evaluator.score_images([uint8_images(400, 1, brightness=40)])
     assert list(same) == MetricSettings().names() == [
         "fid_domain", "kid_domain", "kid_domain_std", "is_domain", "is_domain_std", "classes_covered_domain",
-        "class_kl_domain"]
+        "class_kl_domain", "precision_domain", "recall_domain", "density_domain", "coverage_domain"]
     assert same["fid_domain"] < 0.1 * brighter["fid_domain"]
     assert same["kid_domain"] < 0.1 * brighter["kid_domain"]
+    assert same["coverage_domain"] > 0.8 > 0.2 > brighter["coverage_domain"]
+
+
+def test_prdc_compares_as_many_real_rows_as_samples_and_says_so() -> None:
+    evaluator = evaluator_for(uint8_images(400, 0))
+    assert evaluator.sizes(300)["precision_domain"] == (300, 300)
+    assert evaluator.sizes(1000)["recall_domain"] == (400, 400)  # the cached rows bound both sets
+    assert evaluator.sizes(300)["fid_domain"] == (300, 400) and evaluator.sizes(300)["is_domain"] == (300, None)
+    real_rows = evaluator.reference.features
+    seen = []
+    original = prdc_module.prdc
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("src.metrics.evaluator.prdc", lambda real, fake, *k: seen.append((real, fake)) or original(
+            real, fake, *k))
+        evaluator.evaluate_images(uint8_images(300, 1))
+    (real, fake), = seen
+    assert len(fake) == 300 and torch.equal(real, real_rows[:300])
+
+
+def test_a_cache_written_before_prdc_is_read_as_it_is(tmp_path) -> None:
+    """Its real rows were named kid_features; they are the rows PRDC needs, so nothing is computed again."""
+    features = gaussian(50, 0).float()
+    old = {"fid_state": fid_state(features.double()), "kid_features": features, "class_histogram": torch.ones(10),
+           "num_images": 50, "class_fid_states": None}
+    torch.save(old, tmp_path / "old.pt")
+    reference = _read(tmp_path / "old.pt", say=True)
+    assert reference is not None and torch.equal(reference.features, features) and reference.num_images == 50
 
 
 def test_too_few_samples_for_fid_is_a_user_error_that_says_how_many() -> None:
@@ -106,12 +134,16 @@ def test_too_few_samples_for_fid_is_a_user_error_that_says_how_many() -> None:
         evaluator_for(uint8_images(400, 0), num_samples=16)
     with pytest.raises(UserError, match="kid_subset_size=200 is more than the 100 samples"):
         evaluator_for(uint8_images(400, 0), num_samples=100)
+    with pytest.raises(UserError, match="density/coverage with 5 nearest neighbours need more than 5 samples"):
+        evaluator_for(uint8_images(400, 0), metrics=["prdc"]).evaluate_images(uint8_images(5, 1))
 
 
 @pytest.mark.parametrize(("settings", "message"), [
     ({"extractor": "clip"}, "metrics.extractor must be one of"),
     ({"extractor": "inception", "metrics": ["fid", "coverage"]}, "coverage needs the dataset's classes"),
     ({"every_n_batches": -1}, "metrics.every_n_batches must be 0 .off. or positive"),
+    ({"metrics": ["prd"]}, r"metrics.metrics may only list \('fid', 'kid', 'is', 'coverage', 'prdc'\)"),
+    ({"precision_recall_k": 0}, "metrics.precision_recall_k must be positive, got 0: e.g. .*_k=3"),
 ])
 def test_bad_settings_are_user_errors(settings: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):

@@ -13,6 +13,7 @@ from torch import nn
 
 from src.data.mnist_rebuild import write_idx
 from src.evaluate import evaluate
+from src.generate import generate
 from src.metrics.classifier import load_classifier
 from src.run.compose import compose_config
 from src.run.errors import UserError
@@ -70,7 +71,8 @@ def test_training_logs_metrics_and_keeps_the_best_checkpoint(measured_run) -> No
     events = EventAccumulator(str(out / "tensorboard")).Reload()
     fids = events.Scalars("metrics/fid_domain")
     assert [e.step for e in fids] == [2, 4]  # x-axis in batches, every metrics.every_n_batches
-    assert {"metrics/kid_domain", "metrics/is_domain", "metrics/classes_covered_domain"} <= set(
+    assert {"metrics/kid_domain", "metrics/is_domain", "metrics/classes_covered_domain", "metrics/precision_domain",
+            "metrics/recall_domain", "metrics/density_domain", "metrics/coverage_domain"} <= set(
         events.Tags()["scalars"])
     assert final["metrics/fid_domain"] == pytest.approx(fids[-1].value, rel=1e-5)
     best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
@@ -91,11 +93,38 @@ def test_evaluate_prints_and_writes_domain_metrics_and_reuses_the_cache(measured
     assert written == report and report["generator"] == "EMA"
     names = [row["metric"] for row in written["rows"]]
     assert names == ["fid_domain", "kid_domain", "kid_domain_std", "is_domain", "is_domain_std",
-                     "classes_covered_domain", "class_kl_domain"]
-    assert all(row["samples"] == 40 and row["reference"] == "MNIST train (300 images)" for row in written["rows"])
+                     "classes_covered_domain", "class_kl_domain", "precision_domain", "recall_domain",
+                     "density_domain", "coverage_domain"]
+    rows = {row["metric"]: row for row in written["rows"]}
+    assert all(row["samples"] == 40 for row in written["rows"])
+    assert rows["fid_domain"]["reference"] == rows["kid_domain"]["reference"] == "MNIST train (300 images)"
+    assert rows["is_domain"]["reference"] == "none"  # IS looks at the samples only
+    assert rows["precision_domain"]["reference"] == "MNIST train (40 of 300 images)"  # as many real as samples
+    assert rows["fid_domain"]["resize"] == "real to 32x32 as in training; extractor: none"
+    assert all(0 <= rows[f"{name}_domain"]["value"] <= 1 for name in ("precision", "recall", "coverage"))
+    assert written["protocol"].startswith("protocol: extractor domain classifier mnist_32_1.pt (test acc ")
+    assert written["protocol"] in printed
+    assert ("40 samples (32x32x1); reference MNIST train (300 images); resize: real images to 32x32 as in "
+            "training, samples as made, extractor: none; KID on 40 samples vs 300 real") in printed
+    assert "PRDC on 40 samples vs 40 real; k=3 for precision/recall, 5 for density/coverage" in printed
     assert "fid_domain" in printed and "domain classifier mnist_32_1.pt" in printed
     covered = report["rows"][5]["value"]  # classes_covered_domain: a count of MNIST's 10 classes
     assert covered == int(covered) and 0 <= covered <= 10
+
+
+def test_samples_src_generate_wrote_score_as_their_checkpoint_does(measured_run, tmp_path: Path) -> None:
+    """samples= applies the checkpoint's protocol to images made elsewhere: src.generate's npz of the same noise
+    (seed 0, what the evaluator draws) gives the checkpoint's numbers."""
+    out, _ = measured_run
+    generate(compose_config("generate", [f"ckpt_path={out}", "num_samples=40", f"output_dir={tmp_path}"]))
+    from_checkpoint = evaluate(compose_config("evaluate", [f"ckpt_path={out}", "num_samples=40", *SMALL[1:],
+                                                           f"output={tmp_path / 'ckpt.json'}"]))
+    from_samples = evaluate(compose_config("evaluate", [f"samples={tmp_path / 'samples.npz'}", "data=mnist",
+                                                        f"data_dir={out.parent / 'data'}", *SMALL[1:]]))
+    assert (tmp_path / "samples_metrics.json").is_file()
+    assert from_samples["protocol"] == from_checkpoint["protocol"]
+    values = {row["metric"]: row["value"] for row in from_checkpoint["rows"]}
+    assert {row["metric"]: row["value"] for row in from_samples["rows"]} == pytest.approx(values, rel=1e-5, abs=1e-6)
 
 
 def test_evaluate_without_a_classifier_says_how_to_train_one(measured_run, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""FID/KID/IS (and class coverage) of the sampling generator every N batches, logged as metrics/<name>.
+"""The configured metrics (FID/KID/IS, class coverage, precision/recall/density/coverage) of the sampling generator
+every N batches, logged as metrics/<name>.
 
 The values go to every logger (x-axis: batches) and into trainer.callback_metrics, where a
 ModelCheckpoint(monitor="metrics/fid_domain", every_n_train_steps=<same period in optimizer steps>) reads them

@@ -1,4 +1,5 @@
-"""Sample a generator, extract features once, score them against the cached real statistics."""
+"""Sample a generator (or take given images), extract features once, score them against the cached real
+statistics."""
 
 from collections.abc import Iterable
 
@@ -7,6 +8,7 @@ from torch import nn
 
 from src.gan.sampling import sample_in_batches
 from src.metrics.extractors import FeatureExtractor, load_extractor
+from src.metrics.prdc import prdc
 from src.metrics.reference import RealReference, load_reference
 from src.metrics.scores import class_coverage, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
@@ -30,6 +32,10 @@ def check_sample_count(settings: MetricSettings, num_features: int, num_samples:
     if "is" in settings.metrics and num_samples < settings.is_splits:
         raise UserError(f"IS splits {num_samples} samples into metrics.is_splits={settings.is_splits}: "
                         "use more samples")
+    k = max(settings.precision_recall_k, settings.density_coverage_k)
+    if "prdc" in settings.metrics and smallest <= k:
+        raise UserError(f"precision/recall/density/coverage with {k} nearest neighbours need more than {k} samples "
+                        f"and real images, got {smallest}: use more samples (10000 is the papers' protocol)")
 
 
 class Evaluator:
@@ -37,7 +43,7 @@ class Evaluator:
                  device: torch.device | str = "cpu") -> None:
         self.settings, self.reference, self.device = settings, reference, torch.device(device)
         self.extractor = extractor.to(self.device).eval()
-        check_sample_count(settings, extractor.num_features, settings.num_samples, len(reference.kid_features))
+        check_sample_count(settings, extractor.num_features, settings.num_samples, len(reference.features))
         if "fid" in settings.metrics and reference.num_images <= extractor.num_features:
             raise UserError(
                 f"the real reference has {reference.num_images} images: FID on {extractor.num_features}-d features "
@@ -50,22 +56,28 @@ class Evaluator:
         pairs = [tuple(t.cpu() for t in self.extractor(images.to(self.device))) for images in batches]
         return torch.cat([f for f, _ in pairs]), torch.cat([lg for _, lg in pairs])
 
-    def score_images(self, batches: Iterable[torch.Tensor]) -> dict[str, float]:
-        return self.score(*self.features(batches))
-
-    def evaluate(self, generator: nn.Module, z_dim: int, num_samples: int | None = None) -> dict[str, float]:
-        """Metrics of `num_samples` samples (default: settings.num_samples), from noise seeded by settings.seed."""
-        n = num_samples or self.settings.num_samples
-        check_sample_count(self.settings, self.extractor.num_features, n, len(self.reference.kid_features))
-        device = next(generator.parameters()).device
-        labels = generator.proportional_labels(n, torch.device("cpu")) if isinstance(
-            generator, ConditionalGenerator) else None
-        features, logits = self.features(sample_in_batches(generator, n, z_dim, self.settings.batch_size, device,
-                                                           self.settings.seed, labels))
+    def score_images(self, batches: Iterable[torch.Tensor], labels: torch.Tensor | None = None) -> dict[str, float]:
+        """Metrics of uint8 image batches; `labels`: the class each image was asked for (conditional generators)."""
+        features, logits = self.features(batches)
         values = self.score(features, logits)
         if labels is None:
             return values
         return values | class_scores(self.settings, self.reference.class_fid_states, features, logits, labels)
+
+    def evaluate_images(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """Metrics of images made elsewhere (uint8, N x C x H x W, the size and channels of the reference)."""
+        check_sample_count(self.settings, self.extractor.num_features, len(images), len(self.reference.features))
+        return self.score_images(images.split(self.settings.batch_size), labels)
+
+    def evaluate(self, generator: nn.Module, z_dim: int, num_samples: int | None = None) -> dict[str, float]:
+        """Metrics of `num_samples` samples (default: settings.num_samples), from noise seeded by settings.seed."""
+        n = num_samples or self.settings.num_samples
+        check_sample_count(self.settings, self.extractor.num_features, n, len(self.reference.features))
+        device = next(generator.parameters()).device
+        labels = generator.proportional_labels(n, torch.device("cpu")) if isinstance(
+            generator, ConditionalGenerator) else None
+        return self.score_images(sample_in_batches(generator, n, z_dim, self.settings.batch_size, device,
+                                                   self.settings.seed, labels), labels)
 
     def score(self, features: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
         s, ref, suffix = self.settings, self.reference, self.settings.suffix
@@ -74,13 +86,32 @@ class Evaluator:
             values[f"fid{suffix}"] = frechet_distance(ref.fid_state, features)
         if "kid" in s.metrics:
             values[f"kid{suffix}"], values[f"kid{suffix}_std"] = kernel_distance(
-                ref.kid_features, features, s.kid_subsets, s.kid_subset_size, s.seed)
+                ref.features, features, s.kid_subsets, s.kid_subset_size, s.seed)
         if "is" in s.metrics:
             values[f"is{suffix}"], values[f"is{suffix}_std"] = inception_score(logits, s.is_splits, s.seed)
         if "coverage" in s.metrics:
             covered, kl = class_coverage(logits, ref.class_histogram, s.coverage_min_share)
             values[f"classes_covered{suffix}"], values[f"class_kl{suffix}"] = float(covered), kl
+        if "prdc" in s.metrics:  # equal-sized sets, as the papers compare them: the first samples, the first real rows
+            paired = min(len(features), len(ref.features))
+            found = prdc(ref.features[:paired].to(self.device), features[:paired].to(self.device),
+                         s.precision_recall_k, s.density_coverage_k)
+            values |= {f"{name}{suffix}": value for name, value in found.items()}
         return values
+
+    def sizes(self, num_samples: int) -> dict[str, tuple[int, int | None]]:
+        """(samples, real images) behind each value of an evaluation of num_samples: FID and class coverage use
+        every image of the reference, KID its cached real rows, PRDC as many real rows as samples (at most the
+        cached rows), IS and class accuracy no real image."""
+        ref, rows = self.reference, len(self.reference.features)
+        paired = min(num_samples, rows)
+        per_metric = {"fid": (num_samples, ref.num_images), "kid": (num_samples, rows), "is": (num_samples, None),
+                      "coverage": (num_samples, ref.num_images), "prdc": (paired, paired)}
+        sizes = {name: per_metric[metric] for metric, names in self.settings.names_by_metric().items()
+                 for name in names}
+        suffix = self.settings.suffix
+        return sizes | {f"class_accuracy{suffix}": (num_samples, None),
+                        f"intra_fid{suffix}": (num_samples, ref.num_images)}
 
 
 def class_scores(settings: MetricSettings, class_fid_states: dict | None, features: torch.Tensor,

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from src.metrics.classifier import classifier_path, dataset_key, load_classifier
+from src.metrics.classifier import classifier_path, load_classifier
 from src.metrics.realdata import to_unit_range
 from src.metrics.settings import MetricSettings
 from src.run.errors import UserError
@@ -36,6 +36,7 @@ class FeatureExtractor(nn.Module):
     num_classes: int
     cache_id: str  # which extractor made a cached real statistic: changes when the weights change
     description: str
+    resize: str  # what the extractor does to the image size, for the printed protocol
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -43,6 +44,7 @@ class FeatureExtractor(nn.Module):
 
 class DomainExtractor(FeatureExtractor):
     kind = "domain"
+    resize = "none"
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -60,6 +62,7 @@ class DomainExtractor(FeatureExtractor):
 class InceptionExtractor(FeatureExtractor):
     kind = "inception"
     num_features, num_classes = 2048, 1008
+    resize = "both to 299x299 (TF1 bilinear, no antialias)"
 
     def __init__(self, weights: str | None) -> None:
         super().__init__()
@@ -97,11 +100,11 @@ def load_extractor(settings: MetricSettings, datamodule) -> FeatureExtractor:
     if settings.extractor == "inception":
         return InceptionExtractor(settings.inception_weights)
     size, channels = datamodule.image_size, datamodule.channels
-    path = classifier_path(datamodule.data_dir, datamodule.name, size, channels)
+    path = classifier_path(datamodule.store_dir, datamodule.name, size, channels)
     if not path.is_file():
         raise UserError(
             f"no domain classifier for {datamodule.name} at {size}x{size}x{channels} ({path}): train it once with "
-            f"`python -m src.train_classifier data={dataset_key(datamodule.name)} model.image_size={size} "
+            f"`python -m src.train_classifier {datamodule.command_line} model.image_size={size} "
             f"data.channels={channels}` (or measure with Inception: metrics=inception)"
         )
     extractor = DomainExtractor(path)

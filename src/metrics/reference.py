@@ -1,8 +1,9 @@
 """Real statistics, computed once per (dataset, split, resolution, extractor) and cached on disk (by one process
 at a time: others starting together wait for it and read its file, src/data/lock.py).
 
-The cache holds the FID state (feature sum and outer-product sum in float64), up to KID_REFERENCE_ROWS real
-feature rows for KID (a seeded random subset of the split) and the histogram of predicted classes."""
+The cache holds the FID state (feature sum and outer-product sum in float64), up to REAL_FEATURE_ROWS real
+feature rows for KID and precision/recall/density/coverage (the first rows of a seeded random order of the split)
+and the histogram of predicted classes."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,14 @@ from src.metrics.scores import fid_metric
 from src.metrics.settings import MetricSettings
 from src.run.atomic_io import atomic_save
 
-KID_REFERENCE_ROWS = 10_000
+# 10k: what the precision/recall and density/coverage papers compare against 10k samples; KID subsets draw from it.
+REAL_FEATURE_ROWS = 10_000
 
 
 @dataclass
 class RealReference:
     fid_state: dict[str, torch.Tensor]
-    kid_features: torch.Tensor
+    features: torch.Tensor  # up to REAL_FEATURE_ROWS real feature rows (KID, PRDC)
     class_histogram: torch.Tensor
     num_images: int
     path: Path
@@ -35,14 +37,17 @@ def reference_path(datamodule, settings: MetricSettings, extractor: FeatureExtra
     size, channels = datamodule.image_size, datamodule.channels
     count = settings.num_real or "all"
     name = f"{dataset_key(datamodule.name)}_{settings.split}_{size}px{channels}ch_{extractor.cache_id}_{count}.pt"
-    return Path(datamodule.data_dir) / "metrics_cache" / name
+    return Path(datamodule.store_dir) / "metrics_cache" / name
 
 
 def _read(path: Path, say: bool) -> RealReference | None:
     if not path.is_file():
         return None
     try:
-        return RealReference(**torch.load(path, map_location="cpu", weights_only=True), path=path)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if "kid_features" in payload:  # the name in caches written before PRDC: the same rows
+            payload["features"] = payload.pop("kid_features")
+        return RealReference(**payload, path=path)
     except Exception as err:  # truncated or from another version: compute it again
         if say:
             print(f"[metrics] ignoring unreadable cache {path} ({type(err).__name__})")
@@ -82,7 +87,7 @@ def compute_reference(datamodule, settings: MetricSettings, extractor: FeatureEx
     print(f"[metrics] real statistics of {datamodule.name} {settings.split} ({count} images, {extractor.kind} "
           f"features): computed once, cached at {path}")
     fid = fid_metric(extractor.num_features)
-    kid_rows: list[torch.Tensor] = []
+    rows: list[torch.Tensor] = []
     histogram = torch.zeros(extractor.num_classes, dtype=torch.long)
     class_fids = {}
     kept = 0
@@ -92,10 +97,10 @@ def compute_reference(datamodule, settings: MetricSettings, extractor: FeatureEx
         for label in labels.unique().tolist() if _per_class(extractor) else []:
             metric = class_fids.setdefault(label, fid_metric(extractor.num_features))
             metric.update(features[labels == label].double(), real=True)
-        if kept < KID_REFERENCE_ROWS:
-            kid_rows.append(features[: KID_REFERENCE_ROWS - kept].float())
-            kept += len(kid_rows[-1])
+        if kept < REAL_FEATURE_ROWS:
+            rows.append(features[: REAL_FEATURE_ROWS - kept].float())
+            kept += len(rows[-1])
         histogram += torch.bincount(logits.argmax(dim=1), minlength=extractor.num_classes)
     class_states = {label: dict(m.metric_state) for label, m in sorted(class_fids.items())}
-    return RealReference(dict(fid.metric_state), torch.cat(kid_rows), histogram, count, path,
+    return RealReference(dict(fid.metric_state), torch.cat(rows), histogram, count, path,
                          class_states if _per_class(extractor) else None)

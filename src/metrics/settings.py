@@ -7,7 +7,9 @@ from src.run.checks import require_positive
 from src.run.errors import UserError
 
 EXTRACTORS = ("domain", "inception")
-METRICS = ("fid", "kid", "is", "coverage")
+# coverage: the classes the samples cover (domain classifier); prdc: precision, recall, density and coverage on
+# k-NN balls of the features (src/metrics/prdc.py).
+METRICS = ("fid", "kid", "is", "coverage", "prdc")
 
 
 @dataclass
@@ -21,6 +23,8 @@ class MetricSettings:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     is_splits: int = 10
+    precision_recall_k: int = 3
+    density_coverage_k: int = 5
     coverage_min_share: float = 0.1
     inception_weights: str | None = None
     seed: int = 0
@@ -42,6 +46,8 @@ class MetricSettings:
             raise UserError(f"metrics.mode must be min or max, got {self.mode!r}")
         for key in ("num_samples", "batch_size", "kid_subsets", "kid_subset_size", "is_splits"):
             require_positive(getattr(self, key), f"metrics.{key}")
+        require_positive(self.precision_recall_k, "metrics.precision_recall_k", 3)
+        require_positive(self.density_coverage_k, "metrics.density_coverage_k", 5)
         if self.num_real is not None:  # null: the whole split
             require_positive(self.num_real, "metrics.num_real")
         if self.every_n_batches < 0:
@@ -52,13 +58,18 @@ class MetricSettings:
         """Domain-extractor metrics are named fid_domain, kid_domain, ...: never confused with Inception's."""
         return "" if self.extractor == "inception" else f"_{self.extractor}"
 
-    def names(self) -> list[str]:
-        """Every value an evaluation returns, in table order."""
+    def names_by_metric(self) -> dict[str, list[str]]:
+        """The values each selected metric returns, in table order."""
         s = self.suffix
         per_metric = {
             "fid": [f"fid{s}"],
             "kid": [f"kid{s}", f"kid{s}_std"],
             "is": [f"is{s}", f"is{s}_std"],
             "coverage": [f"classes_covered{s}", f"class_kl{s}"],
+            "prdc": [f"precision{s}", f"recall{s}", f"density{s}", f"coverage{s}"],
         }
-        return [name for metric in self.metrics for name in per_metric[metric]]
+        return {metric: per_metric[metric] for metric in self.metrics}
+
+    def names(self) -> list[str]:
+        """Every value an evaluation returns, in table order."""
+        return [name for names in self.names_by_metric().values() for name in names]

@@ -43,9 +43,10 @@ def test_an_old_run_resumes_with_its_own_overrides(old_run: Path, tmp_path: Path
     ckpt = torch.load(old_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 10 and int(ckpt["state_dict"]["ema.num_updates"]) == 5  # 5 batches, 2 steps each
     # It went on from batch 3 rather than starting again: of the grids every 2 batches (the run's
-    # sample_every_n_batches=2; the asset has none) only batch 4's was made; a new run would make 0, 2 and 4.
+    # sample_every_n_batches=2; the asset has none) only batch 4's was made, then the last batch's; a new run would
+    # make 0, 2, 4 and 5.
     grids = {p.name for p in (old_run / "samples").glob("batch_*.png")}
-    assert grids == {"batch_0000004.png"}
+    assert grids == {"batch_0000004.png", "batch_0000005.png"}
     # The run's own overrides were used again: dcgan with model.generator.width=4 (the checkpoint fits it).
     assert yaml.safe_load((old_run / "config.yaml").read_text())["model"]["generator"]["width"] == 4
     assert len(list((old_run / ".hydra").glob("resume_*/overrides.yaml"))) == 1

@@ -23,7 +23,8 @@ def one_line_error(overrides: list[str], tmp_path: Path, data_dir: Path) -> str:
     return message
 
 
-@pytest.mark.parametrize(("group", "typo"), [("model", "dcgam"), ("data", "cifar"), ("trainer", "gpus"), ("logger", "tensorbord")])
+@pytest.mark.parametrize(("group", "typo"), [("model", "dcgam"), ("data", "cifar"), ("trainer", "gpus"),
+                                             ("logger", "tensorbord")])
 def test_unknown_group_names_list_the_available_ones(group: str, typo: str) -> None:
     """Hydra's own message is already clear: it names the group and lists what exists, and only what works."""
     with pytest.raises(MissingConfigException, match=f"Could not find '{group}/{typo}'") as caught:

@@ -130,5 +130,9 @@ def test_a_finished_run_trained_longer_ends_like_one_run_of_the_longer_budget(
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     loop = last["loops"]["fit_loop"]
     assert last["global_step"] == 10 and last["epoch"] == 0 and loop["epoch_progress"]["current"]["completed"] == 0
+    assert not (tmp_path / "samples" / "epoch_000.png").exists()  # epoch 0 is not over
     train(compose_config("train", [*overrides, f"resume={tmp_path}"], tmp_path))  # max_batches=12 given again
     assert_same_end(uninterrupted, tmp_path)
+    grids = sorted(p.name for p in (tmp_path / "samples").glob("*.png"))  # every 4 batches, epoch 0, both ends
+    assert grids == ["batch_0000000.png", "batch_0000004.png", "batch_0000005.png", "batch_0000008.png",
+                     "batch_0000012.png", "epoch_000.png"]

@@ -91,7 +91,8 @@ def test_multirun_gives_a_folder_per_job_and_a_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     records = json.loads((tmp_path / "sweep/summary.json").read_text())
     assert [r["job"] for r in records] == [0, 1] and all(r["status"] == "COMPLETED" for r in records)
-    assert "model.lr_g=0.0002" in records[1]["overrides"] and (tmp_path / "sweep/1/generator.pt").is_file()
+    assert "model.lr_g=0.0002" in records[1]["overrides"] and Path(records[1]["folder"], "generator.pt").is_file()
+    assert Path(records[1]["folder"]).name.startswith("1_") and "model.lr_g=0.0002" in records[1]["folder"]
     assert "| 1 | `model=mlp_gan model.lr_g=0.0002" in (tmp_path / "sweep/summary.md").read_text()
 
 

@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
 from src.callbacks.loggers import log_image, takes_images
+from src.callbacks.loop_state import at_epoch_end
 from src.gan.contract import GANModule
 from src.gan.sampling import grid, sample, save_grid
 from src.run.atomic_io import atomic_write
@@ -53,12 +54,17 @@ class SampleGrids(L.Callback):
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        self._snapshot(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
+        if at_epoch_end(trainer):  # not for an epoch the budget or a stop cut short: it goes on when resumed
+            self._snapshot(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}.png")
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        """The GIF is built from the PNGs on disk, so a resumed run's GIF covers the whole training."""
-        paths = sorted(self.samples_dir.glob("batch_*.png")) + sorted(self.samples_dir.glob("epoch_*.png"))[-1:]
+        """The last batch gets its grid (the GIF's last frame); the GIF is built from the PNGs on disk, so a resumed
+        run's GIF covers the whole training."""
+        last = f"batch_{pl_module.batches_done:07d}.png"
+        if not (self.samples_dir / last).is_file():
+            self._snapshot(trainer, pl_module, last)
+        paths = sorted(self.samples_dir.glob("batch_*.png"))
         if not paths:
             return
         frames = [Image.open(p).convert("RGB") for p in paths]

@@ -24,7 +24,7 @@ from src.metrics.evaluator import Evaluator, build_evaluator
 from src.metrics.settings import MetricSettings
 from src.run.atomic_io import atomic_write
 from src.run.checkpoints import load_generator
-from src.run.cli import instantiate, pick_device, run_cli
+from src.run.cli import instantiate, pick_device, refuse_unknown_keys, run_cli
 from src.run.compose import group_options
 from src.run.errors import UserError
 
@@ -217,4 +217,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_keys("evaluate", sys.argv[1:])
     main()

@@ -12,6 +12,7 @@ H x W; `latents`, paths x steps x z_dim; `labels`, one class per path, for a con
 truncation=psi (any mode) redraws every latent component beyond psi (the truncation trick); null: none."""
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -25,7 +26,7 @@ from src.networks.conditional import ConditionalGenerator
 from src.run.atomic_io import atomic_write
 from src.run.checkpoints import load_generator
 from src.run.checks import require_positive, require_writable
-from src.run.cli import pick_device, run_cli
+from src.run.cli import pick_device, refuse_unknown_keys, run_cli
 from src.run.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -174,4 +175,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_keys("generate", sys.argv[1:])
     main()

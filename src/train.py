@@ -2,6 +2,7 @@
 Continue a run: `python -m src.train resume=outputs/<date>/<time>` (see src/run/resume.py)."""
 
 
+import sys
 import time
 
 import hydra
@@ -13,7 +14,7 @@ from src.gan.contract import require_gan_module
 from src.run.budget import budget_spent, report_short_budget
 from src.run.checkpoints import require_fits
 from src.run.checks import validate_train_config
-from src.run.cli import JobFailed, instantiate, run_cli, save_config
+from src.run.cli import JobFailed, instantiate, refuse_unknown_keys, run_cli, save_config
 from src.run.launch_checks import check_multirun_ddp
 from src.run.logs import quiet_known_warnings
 from src.run.resume import checkpoint_to_resume, continue_run_config
@@ -64,4 +65,5 @@ def main(cfg: DictConfig) -> float | dict[str, float] | None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_keys("train", sys.argv[1:])
     main()

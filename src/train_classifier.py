@@ -4,6 +4,7 @@ A plain loop on the split held in memory as uint8 (seconds per epoch on MNIST); 
 accuracy, which src.evaluate prints next to every domain metric."""
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from omegaconf import DictConfig
 from src.metrics.classifier import DomainClassifier, classifier_path, load_classifier, save_classifier
 from src.metrics.realdata import load_uint8, to_unit_range
 from src.run.checks import require_positive
-from src.run.cli import instantiate, run_cli
+from src.run.cli import instantiate, refuse_unknown_keys, run_cli
 from src.run.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -94,4 +95,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_keys("train_classifier", sys.argv[1:])
     main()

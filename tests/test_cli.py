@@ -74,3 +74,18 @@ def test_an_added_key_that_is_a_near_miss_is_refused_with_the_right_name(tmp_pat
     assert not (tmp_path / "run").exists()  # a refused command leaves no run folder behind
     nested = run_cli("src.train", "+model.lr_gg=1e-3", f"hydra.run.dir={tmp_path / 'run2'}")
     assert "did you mean model.lr_g?" in nested.stderr
+
+
+@pytest.mark.parametrize(("module", "args", "expected"), [
+    ("src.train", ["max_batch=20"], "Error: max_batch is not a setting: did you mean max_batches? (max_batches=...)"),
+    ("src.train", ["model=mlp_gan", "model.lr_gg=1e-3"],
+     "Error: model.lr_gg is not a setting: did you mean model.lr_g? (model.lr_g=...)"),
+    ("src.generate", ["ckpt_path=x", "nsamples=5"], "Error: nsamples is not a setting: did you mean num_samples? "
+                                                   "(num_samples=...)"),
+])
+def test_a_key_that_does_not_exist_is_one_line_naming_the_nearest(module: str, args: list[str], expected: str,
+                                                                   tmp_path) -> None:
+    """Hydra's own message is six lines ending in `+max_batch=20`, a key nobody would read."""
+    result = run_cli(module, *args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and result.stderr.strip() == expected and result.stdout == ""
+    assert not (tmp_path / "run").exists()

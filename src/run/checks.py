@@ -77,15 +77,20 @@ def refuse_added_typos(cfg: DictConfig, overrides: list[str]) -> None:
         if not override.startswith("+") or override.startswith("++") or "=" not in override:
             continue
         key = override[1:].split("=", 1)[0]
-        parent, _, leaf = key.rpartition(".")
-        node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
-        if not isinstance(node, DictConfig):
-            continue
-        close = difflib.get_close_matches(leaf, [k for k in node.keys() if k != leaf], n=1, cutoff=0.85)
-        if close:
-            near = f"{parent}.{close[0]}" if parent else close[0]
+        near = closest_key(cfg, key, cutoff=0.85)
+        if near:
             raise UserError(f"{key} is not a setting (the + in +{key} added it): did you mean {near}? "
                             f"Use {near}=... without the +")
+
+
+def closest_key(cfg: DictConfig, key: str, cutoff: float = 0.6) -> str | None:
+    """The existing key beside `key` whose name is nearest to its last part (max_batch -> max_batches)."""
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+    if not isinstance(node, DictConfig):
+        return None
+    close = difflib.get_close_matches(leaf, [str(k) for k in node.keys() if k != leaf], n=1, cutoff=cutoff)
+    return (f"{parent}.{close[0]}" if parent else close[0]) if close else None
 
 
 def validate_train_config(cfg: DictConfig) -> None:

@@ -13,14 +13,15 @@ from typing import NoReturn, TypeVar
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.errors import ConfigCompositionException, InstantiationException
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from src.run.atomic_io import atomic_write
-from src.run.checks import refuse_added_typos, require_no_missing
+from src.run.checks import closest_key, refuse_added_typos, require_no_missing
+from src.run.compose import compose_config
 from src.run.errors import SweepError, UserError
 from src.run.layout import RunFolder
 from src.run.logs import report_error
@@ -120,6 +121,27 @@ def drop_empty_run_folder() -> None:
     hydra_files = {RunFolder.HYDRA_DIR, f"{HydraConfig.get().job.name}.log"}
     if folder.is_dir() and folder != Path.cwd() and {p.name for p in folder.iterdir()} <= hydra_files:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def refuse_unknown_keys(config_name: str, args: list[str]) -> None:
+    """Before Hydra starts: `max_batch=20` (a key that does not exist) gets one line naming the nearest real key,
+    instead of Hydra's six that end by suggesting +max_batch=20 (a key nobody reads). Composes the config once more
+    (~0.1-0.4 s); anything else Hydra finds wrong is left to its own message (an unknown option lists the options)."""
+    overrides = [a for a in args if "=" in a and not a.startswith(("-", "+", "~", "hydra.", "hydra/"))]
+    if not overrides or any(a in ("-m", "--multirun") for a in args):  # a sweep's lists are not one config
+        return
+    try:
+        compose_config(config_name, overrides)
+    except ConfigCompositionException as err:
+        found = re.match(r"Could not override '([\w.]+)'", str(err))
+        if not found:
+            return
+        key = found.group(1)
+        near = closest_key(compose_config(config_name, [o for o in overrides if o.split("=")[0] != key]), key)
+        hint = f": did you mean {near}? ({near}=...)" if near else ": see config.yaml of a run for every setting"
+        exit_with(UserError(f"{key} is not a setting{hint}"))
+    except Exception:  # noqa: BLE001 (Hydra says what else is wrong when it composes the config itself)
+        return
 
 
 def in_multirun() -> bool:

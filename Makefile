@@ -35,7 +35,7 @@ bench: install  ## training speed as users run it vs the best plain loop (+ ARGS
 bench-data: install  ## images/s of the data path per dataset and mode -> benchmarks/data.md; flags via ARGS="--help"
 	$(PY) -m benchmarks.bench_data $(ARGS)
 
-bench-metrics: install  ## seconds for domain FID/KID/IS on 10k samples -> benchmarks/metrics.md; ARGS="--run outputs/<date>/<time>"
+bench-metrics: install  ## seconds for the domain metrics on 10k samples -> benchmarks/metrics.md; ARGS="--run outputs/<date>/<time>"
 	$(PY) -m benchmarks.bench_metrics $(ARGS)
 
 bench-ema: install  ## raw G vs the EMA (G's or its own BatchNorm statistics) of one run -> benchmarks/quality.md; ARGS="--run outputs/<date>/<time>"

@@ -1,4 +1,5 @@
-"""`make bench-metrics`: seconds to evaluate domain FID/KID/IS on 10,000 samples of a trained run, on this machine.
+"""`make bench-metrics`: seconds to evaluate the domain metrics (FID/KID/IS, class coverage, precision/recall/density/
+coverage: conf/metrics/domain.yaml) on 10,000 samples of a trained run, on this machine.
 
 Two timings through src.evaluate's own function: with the real statistics not cached yet (they are computed from
 the whole training split and cached), then with the cache. The domain classifier must exist
@@ -55,14 +56,14 @@ def main() -> None:
     values = {row["metric"]: row["value"] for row in report["rows"]}
     reference = report["rows"][0]["reference"]
     lines = [
-        "# Metrics benchmark: domain FID/KID/IS + class coverage on generated samples",
+        "# Metrics benchmark: domain FID/KID/IS, class coverage, precision/recall/density/coverage of samples",
         "",
         f"- command: `python -m benchmarks.bench_metrics --run {args.run} --samples {args.samples}`",
         f"- machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, CPU only",
         f"- date: {datetime.date.today().isoformat()}",
         f"- extractor: {report['rows'][0]['extractor']}; reference: {reference}; {report['generator']} generator",
         "",
-        "| real statistics | samples | seconds (sample G + features + FID/KID/IS) |",
+        "| real statistics | samples | seconds (sample G + features + every metric) |",
         "| --- | ---: | ---: |",
         f"| computed now, then cached | {args.samples} | {cold:.1f} |",
         f"| from the cache | {args.samples} | {warm:.1f} |",

@@ -161,11 +161,11 @@ def point_at(data_cfg: DictConfig, data_dir: str | None) -> DictConfig:
     return data_cfg
 
 
-def protocol(evaluator: Evaluator, datamodule, count: int) -> tuple[str, str]:
-    """(the protocol line, the resize column): what a reader needs to compare two numbers."""
+def protocol(evaluator: Evaluator, datamodule, count: int) -> tuple[str, tuple[str, str]]:
+    """(the protocol line, (the real images' resize, the extractor's)): what a reader needs to compare two numbers."""
     settings, ref, extractor = evaluator.settings, evaluator.reference, evaluator.extractor
     size, channels = datamodule.image_size, datamodule.channels
-    resize = f"real to {size}x{size} as in training; extractor: {extractor.resize}"
+    resize = (f"real to {size}x{size} as in training", f"extractor: {extractor.resize}")
     parts = [f"extractor {extractor.description}", f"{count} samples ({size}x{size}x{channels})",
              f"reference {datamodule.name} {settings.split} ({ref.num_images} images)",
              f"resize: real images to {size}x{size} as in training, samples as made, extractor: {extractor.resize}"]
@@ -196,7 +196,8 @@ def evaluate(cfg: DictConfig) -> dict:
         "date": datetime.now().isoformat(timespec="seconds"),
         "protocol": line,
         "rows": [{"metric": name, "value": value, "extractor": evaluator.extractor.description,
-                  "samples": sizes[name][0], "reference": reference(sizes[name][1]), "resize": resize}
+                  "samples": sizes[name][0], "reference": reference(sizes[name][1]),
+                  "resize": "; ".join(resize if sizes[name][1] is not None else resize[1:])}  # IS: no real images
                  for name, value in values.items()],
     }
     print_table(report)

@@ -101,6 +101,7 @@ def test_evaluate_prints_and_writes_domain_metrics_and_reuses_the_cache(measured
     assert rows["is_domain"]["reference"] == "none"  # IS looks at the samples only
     assert rows["precision_domain"]["reference"] == "MNIST train (40 of 300 images)"  # as many real as samples
     assert rows["fid_domain"]["resize"] == "real to 32x32 as in training; extractor: none"
+    assert rows["is_domain"]["resize"] == "extractor: none"  # IS sees no real images
     assert all(0 <= rows[f"{name}_domain"]["value"] <= 1 for name in ("precision", "recall", "coverage"))
     assert written["protocol"].startswith("protocol: extractor domain classifier mnist_32_1.pt (test acc ")
     assert written["protocol"] in printed

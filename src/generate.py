@@ -21,9 +21,8 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from src.gan.sampling import grid, images_in_batches, latents, save_grid, slerp
+from src.gan.sampling import grid, images_in_batches, latents, pixels, save_gif, save_grid, slerp
 from src.networks.conditional import ConditionalGenerator
-from src.run.atomic_io import atomic_write
 from src.run.checkpoints import load_generator
 from src.run.checks import require_positive, require_writable
 from src.run.cli import pick_device, refuse_unknown_keys, run_cli
@@ -73,8 +72,6 @@ def write_samples(cfg: DictConfig, generator: torch.nn.Module, z_dim: int, devic
                   truncation: float | None) -> str:
     """mode=grid: samples.npz and samples.png; returns what was written, for the closing line."""
     labels = requested_labels(cfg, generator, cfg.num_samples)
-    if labels is None and isinstance(generator, ConditionalGenerator):  # over all samples, not per batch
-        labels = generator.proportional_labels(cfg.num_samples, torch.device("cpu"))
     num_samples = cfg.num_samples if labels is None else len(labels)
     noise = latents(num_samples, z_dim, cfg.seed, truncation)
     images = None
@@ -132,8 +129,6 @@ def write_interpolation(cfg: DictConfig, generator: torch.nn.Module, z_dim: int,
     """mode=interpolate: interpolation.png, .gif and .npz; returns what was written, for the closing line."""
     paths, steps = int(cfg.interpolation.paths), int(cfg.interpolation.steps)
     labels = requested_labels(cfg, generator, paths)
-    if labels is None and isinstance(generator, ConditionalGenerator):
-        labels = generator.proportional_labels(paths, torch.device("cpu"))
     path_latents, images = interpolate(generator, z_dim, paths, steps, cfg.seed, cfg.batch_size, device, truncation,
                                        labels)
     extra = {} if labels is None else {"labels": labels.numpy()}
@@ -141,22 +136,20 @@ def write_interpolation(cfg: DictConfig, generator: torch.nn.Module, z_dim: int,
     as_float = images.float() / 127.5 - 1
     save_grid(as_float.flatten(0, 1), out / "interpolation.png", nrow=steps)
     there_and_back = [*range(steps), *range(steps - 2, 0, -1)]  # the last frame leads back into the first
-    frames = [Image.fromarray(grid(as_float[:, s], min(cfg.nrow, paths)).mul(255).round().byte().permute(1, 2, 0)
-                              .numpy()) for s in there_and_back]
-    atomic_write(out / "interpolation.gif", lambda f: frames[0].save(
-        f, format="GIF", save_all=True, append_images=frames[1:], duration=int(cfg.interpolation.ms_per_frame),
-        loop=0))
+    frames = [Image.fromarray(pixels(grid(as_float[:, s], min(cfg.nrow, paths)))) for s in there_and_back]
+    save_gif(frames, out / "interpolation.gif", int(cfg.interpolation.ms_per_frame))
     classes = "" if labels is None else (f" of class {cfg.class_id}" if cfg.class_id is not None else
                                          " (one class a path, in proportion to the training data)")
     return f"{paths} interpolation paths of {steps} steps ({len(frames)} GIF frames){classes}"
 
 
 def requested_labels(cfg: DictConfig, generator: torch.nn.Module, num_samples: int) -> torch.Tensor | None:
-    """The class of every sample asked for by class_id= or per_class= (None: a conditional G picks its own labels in
-    proportion to the real class shares; an unconditional G takes none)."""
+    """The class of each of num_samples samples (None for an unconditional G): as class_id= or per_class= ask, else in
+    proportion to the training data's class shares, spread over all samples (not per batch)."""
     class_id, per_class = cfg.get("class_id"), cfg.get("per_class")
     if class_id is None and per_class is None:
-        return None
+        conditional = isinstance(generator, ConditionalGenerator)
+        return generator.proportional_labels(num_samples, torch.device("cpu")) if conditional else None
     if not isinstance(generator, ConditionalGenerator):
         raise UserError("class_id/per_class need a conditional run (trained with model.conditional=true)")
     if class_id is not None and per_class is not None:

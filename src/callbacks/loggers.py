@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from src.gan.sampling import pixels
 from src.run.cli import instantiate
 from src.run.errors import UserError
 
@@ -121,8 +122,7 @@ def log_image(trainer: L.Trainer, tag: str, image: torch.Tensor, step: int) -> N
         elif isinstance(logger, WandbLogger):
             logger.log_image(key=tag, images=[image], step=step)
         elif isinstance(logger, MLFlowLogger):
-            pixels = image.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-            logger.experiment.log_image(logger.run_id, pixels, key=tag, step=step)
+            logger.experiment.log_image(logger.run_id, pixels(image), key=tag, step=step)
 
 
 def flat_scalars(node: Any, prefix: str = "") -> dict[str, Any]:

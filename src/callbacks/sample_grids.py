@@ -13,8 +13,7 @@ from PIL import Image
 from src.callbacks.loggers import log_image, takes_images
 from src.callbacks.loop_state import at_epoch_end
 from src.gan.contract import GANModule
-from src.gan.sampling import grid, sample, save_grid
-from src.run.atomic_io import atomic_write
+from src.gan.sampling import grid, sample, save_gif, save_grid
 from src.run.layout import RunFolder
 
 
@@ -67,7 +66,4 @@ class SampleGrids(L.Callback):
         paths = sorted(self.samples_dir.glob("batch_*.png"))
         if not paths:
             return
-        frames = [Image.open(p).convert("RGB") for p in paths]
-        atomic_write(self.gif_path, lambda f: frames[0].save(
-            f, format="GIF", save_all=True, append_images=frames[1:], duration=self.gif_ms_per_frame, loop=0
-        ))
+        save_gif([Image.open(p).convert("RGB") for p in paths], self.gif_path, self.gif_ms_per_frame)

@@ -8,7 +8,9 @@ once. The images then agree up to the floating-point rounding of G's kernels at 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
@@ -29,6 +31,17 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     """A PNG grid, written atomically (src/run/atomic_io.py)."""
     picture = grid(images, nrow)
     return atomic_write(path, lambda f: save_image(picture, f, format="png"))
+
+
+def pixels(picture: torch.Tensor) -> np.ndarray:
+    """A (C, H, W) float picture in [0, 1] (a `grid`) as H x W x C uint8, what PIL and the loggers' image calls take."""
+    return picture.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def save_gif(frames: list[Image.Image], path: Path, ms_per_frame: int) -> Path:
+    """An animated GIF that loops, written atomically."""
+    return atomic_write(path, lambda f: frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
+                                                       duration=ms_per_frame, loop=0))
 
 
 @torch.no_grad()

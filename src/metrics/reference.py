@@ -5,6 +5,7 @@ The cache holds the FID state (feature sum and outer-product sum in float64), up
 feature rows for KID and precision/recall/density/coverage (the first rows of a seeded random order of the split)
 and the histogram of predicted classes."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from src.run.atomic_io import atomic_save
 
 # 10k: what the precision/recall and density/coverage papers compare against 10k samples; KID subsets draw from it.
 REAL_FEATURE_ROWS = 10_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,7 +53,7 @@ def _read(path: Path, say: bool) -> RealReference | None:
         return RealReference(**payload, path=path)
     except Exception as err:  # truncated or from another version: compute it again
         if say:
-            print(f"[metrics] ignoring unreadable cache {path} ({type(err).__name__})")
+            log.info(f"[metrics] ignoring unreadable cache {path} ({type(err).__name__})")
         return None
 
 
@@ -84,7 +87,7 @@ def compute_reference(datamodule, settings: MetricSettings, extractor: FeatureEx
     dataset = split_dataset(datamodule, settings.split)
     count = min(settings.num_real or len(dataset), len(dataset))
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:count].tolist()
-    print(f"[metrics] real statistics of {datamodule.name} {settings.split} ({count} images, {extractor.kind} "
+    log.info(f"[metrics] real statistics of {datamodule.name} {settings.split} ({count} images, {extractor.kind} "
           f"features): computed once, cached at {path}")
     fid = fid_metric(extractor.num_features)
     rows: list[torch.Tensor] = []

@@ -15,6 +15,7 @@ from src.run.budget import budget_spent, report_short_budget
 from src.run.checkpoints import require_fits
 from src.run.checks import validate_train_config
 from src.run.cli import JobFailed, instantiate, refuse_unknown_keys, run_cli, save_config
+from src.run.host_memory import keep_freed_memory
 from src.run.launch_checks import check_multirun_ddp
 from src.run.logs import quiet_known_warnings
 from src.run.resume import checkpoint_to_resume, continue_run_config
@@ -26,6 +27,8 @@ quiet_known_warnings()
 def train(cfg: DictConfig) -> dict[str, float]:
     check_multirun_ddp(cfg)
     validate_train_config(cfg)
+    if cfg.keep_freed_memory:
+        keep_freed_memory()
     resumed = checkpoint_to_resume(cfg)
     L.seed_everything(cfg.seed, workers=True)
 

@@ -162,6 +162,7 @@ def write(args: argparse.Namespace, rows: list[str], levers: list, baseline: lis
                             cwd=ROOT).stdout.strip()
     flags = " ".join(a for a in sys.argv[1:])
     base = statistics.median(levers[0][2]) if levers else 0.0
+    first, last = args.examples_batches.split(",")
     text = "\n".join([
         "# Training speed as users run it",
         "",
@@ -196,8 +197,9 @@ def write(args: argparse.Namespace, rows: list[str], levers: list, baseline: lis
            "pytorch/examples' `dcgan/main.py` (get it with `git clone https://github.com/pytorch/examples`; "
            "the project does not ship it) run as written: `python main.py --dataset mnist --dataroot data "
            "--imageSize 64 --batchSize 64 --ngf 64 --ndf 64 --niter 1` (CPU, its 2 DataLoader workers, PIL "
-           "transforms, a printed line per batch), timed between the lines it prints after two batches. The "
-           "project: `python -m src.train model=dcgan64 model.generator.width=64` with its defaults.", "",
+           "transforms, a printed line per batch), timed from the line it prints after batch "
+           f"{first} to the one after batch {last} (`--examples-batches`). The project: `python -m src.train "
+           "model=dcgan64 model.generator.width=64` with its defaults.", "",
            "| job | timed batches | project img/s | pytorch/examples img/s | ratio |",
            "| --- | ---: | ---: | ---: | ---: |", *examples, ""] if examples else []),
     ])

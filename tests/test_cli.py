@@ -82,10 +82,14 @@ def test_an_added_key_that_is_a_near_miss_is_refused_with_the_right_name(tmp_pat
      "Error: model.lr_gg is not a setting: did you mean model.lr_g? (model.lr_g=...)"),
     ("src.generate", ["ckpt_path=x", "nsamples=5"], "Error: nsamples is not a setting: did you mean num_samples? "
                                                    "(num_samples=...)"),
+    ("src.train", ["model=dcgam"], "Error: model=dcgam is not an option: did you mean model=dcgan? "
+                                   "(model: conv_gan, dcgan, dcgan28, dcgan64, mlp_gan)"),
+    ("src.train", ["loss=xyz"], "Error: loss=xyz is not an option (loss: bce, hinge, lsgan, wgan)"),
 ])
 def test_a_key_that_does_not_exist_is_one_line_naming_the_nearest(module: str, args: list[str], expected: str,
                                                                    tmp_path) -> None:
-    """Hydra's own message is six lines ending in `+max_batch=20`, a key nobody would read."""
+    """Hydra's own message is six lines ending in `+max_batch=20`, a key nobody would read (thirteen for an option
+    that has no file)."""
     result = run_cli(module, *args, f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2 and result.stderr.strip() == expected and result.stdout == ""
     assert not (tmp_path / "run").exists()

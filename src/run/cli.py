@@ -1,6 +1,7 @@
 """What every command-line entry point shares: one-line errors for user mistakes, and the
 exit status of a run stopped by a signal."""
 
+import difflib
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ from typing import NoReturn, TypeVar
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import ConfigCompositionException, InstantiationException
+from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
@@ -125,13 +126,21 @@ def drop_empty_run_folder() -> None:
 
 def refuse_unknown_keys(config_name: str, args: list[str]) -> None:
     """Before Hydra starts: `max_batch=20` (a key that does not exist) gets one line naming the nearest real key,
-    instead of Hydra's six that end by suggesting +max_batch=20 (a key nobody reads). Composes the config once more
-    (~0.1-0.4 s); anything else Hydra finds wrong is left to its own message (an unknown option lists the options)."""
+    instead of Hydra's six that end by suggesting +max_batch=20 (a key nobody reads), and `model=dcgam` one line
+    naming the group's options instead of thirteen. Composes the config once more (~0.1-0.4 s); anything else Hydra
+    finds wrong is left to its own message."""
     overrides = [a for a in args if "=" in a and not a.startswith(("-", "+", "~", "hydra.", "hydra/"))]
     if not overrides or any(a in ("-m", "--multirun") for a in args):  # a sweep's lists are not one config
         return
     try:
         compose_config(config_name, overrides)
+    except MissingConfigException as err:  # a config group option that has no file
+        group, _, option = (err.missing_cfg_file or "").rpartition("/")
+        if not group or not err.options:
+            return
+        near = difflib.get_close_matches(option, err.options, n=1)
+        hint = f": did you mean {group}={near[0]}?" if near else ""
+        exit_with(UserError(f"{group}={option} is not an option{hint} ({group}: {', '.join(err.options)})"))
     except ConfigCompositionException as err:
         found = re.match(r"Could not override '([\w.]+)'", str(err))
         if not found:

@@ -193,6 +193,10 @@ def test_a_bad_mode_or_truncation_is_one_line_from_the_cli(tmp_path: Path, overr
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
+        (["num_samples=0"], "num_samples must be positive, got 0: e.g. num_samples=64"),
+        (["num_samples=-5"], "num_samples must be positive, got -5: e.g. num_samples=64"),
+        (["batch_size=0"], "batch_size must be positive, got 0: e.g. batch_size=500"),
+        (["device=tpu9"], "device=tpu9 is not a device: use device=auto, cpu or cuda"),
         (["truncation=0"], "truncation must be a number above 0 (e.g. truncation=0.7"),
         (["truncation=high"], "got 'high'"),
         (["truncation=true"], "got True"),
@@ -204,7 +208,7 @@ def test_a_bad_mode_or_truncation_is_one_line_from_the_cli(tmp_path: Path, overr
         (["mode=interpolate", "per_class=2"], "per_class is for mode=grid; mode=interpolate keeps one class along"),
     ],
 )
-def test_bad_sampling_settings_are_one_line(tmp_path: Path, overrides: list[str], expected: str) -> None:
+def test_bad_generate_settings_are_one_line(tmp_path: Path, overrides: list[str], expected: str) -> None:
     with pytest.raises(UserError) as caught:
         generate(compose_config("generate", [f"ckpt_path={tmp_path}", *overrides]))
     assert expected in str(caught.value) and "\n" not in str(caught.value)

@@ -3,7 +3,7 @@
 glibc returns a freed block above its mmap threshold to the OS at once, and trims the top of its heap once more than
 its trim threshold lies free there. Both thresholds adapt to the largest block the process happened to free early
 on, so in one process a training step's tensors come from reused memory and in another every batch hands megabytes
-back and page-faults them in again (dcgan28 on a CPU: ~2,800 page faults and ~20% of the time per batch, see
+back and page-faults them in again (dcgan28 on a CPU: ~2,800 page faults and 5-20% of the time per batch, see
 benchmarks/train.md). Fixed thresholds make the reuse the rule; a block above MMAP_THRESHOLD (a dataset read in one
 piece) still goes back to the OS when freed."""
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from src.callbacks.checkpoint import BatchCheckpoint
-from src.callbacks.loop_state import at_epoch_end
+from src.callbacks.loop_state import at_epoch_end, count_optimizer_steps
 from src.gan.contract import require_gan_module
 from src.run.cli import instantiate
 from src.run.compose import compose_config
@@ -84,3 +84,20 @@ def test_a_module_without_the_contract_is_one_line() -> None:
                                         "sampling_generator, z_dim, steps_per_batch, batches_done, which the "
                                         "callbacks read"):
         require_gan_module(Plain())
+
+
+class RawSteps(Tiny):
+    """Steps the optimizers without Lightning's wrapper and counts them itself, as the direct step does."""
+
+    def training_step(self, batch, batch_idx):
+        for opt in self.optimizers(use_pl_optimizer=False):
+            opt.zero_grad()
+            self.discriminator(self.generator(batch[0])).mean().backward()
+            opt.step()
+        count_optimizer_steps(self.trainer, 2)
+
+
+def test_optimizer_steps_counted_outside_lightnings_wrapper_drive_global_step(tmp_path: Path) -> None:
+    module = RawSteps()
+    fit(module, tmp_path, max_steps=2 * 4, every=0)
+    assert module.trainer.global_step == 8 and module.batches_done == 4  # the step budget stopped it after 4 batches

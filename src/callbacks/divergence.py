@@ -1,9 +1,9 @@
 """Stops training when G or D diverges, before a non-finite state can reach a checkpoint.
 
-Every batch, the losses training_step returns are checked on the device: the first non-finite batch and its losses
-are kept there, so batches read nothing back to the host (a GPU never waits for the check). The record is read at
-each logging interval (trainer.log_every_n_steps), before every checkpoint save and at the end of training; at a
-save, every floating tensor of the state is checked too (weights can turn non-finite while the loss that produced
+Every batch, the losses training_step returns are added to a sum on the device (a non-finite loss makes the sum
+non-finite), so batches read nothing back to the host (a GPU never waits for the check). The sum is read at each
+logging interval (trainer.log_every_n_steps), before every checkpoint save and at the end of training; at a save,
+every floating tensor of the state is checked too (weights can turn non-finite while the loss that produced
 them was still finite). Raising here stops training: checkpoint callbacks run after the others, so a diverged
 state is never saved and the previous checkpoint stays the last one.
 """
@@ -39,26 +39,16 @@ def last_good_checkpoint(trainer: L.Trainer) -> str:
 
 class StopOnDivergence(L.Callback):
     def __init__(self) -> None:
-        self._start = 0  # batches done when this fit started
-        self._seen: torch.Tensor | None = None  # batches checked in this fit (on the device)
-        self._first_bad: torch.Tensor | None = None  # [batch number in this fit (0: none yet), loss/g, loss/d]
-
-    @staticmethod
-    def _stop(trainer: L.Trainer, batch: int, what: str) -> None:
-        raise TrainingDiverged(f"training diverged at batch {batch}: {what}; {last_good_checkpoint(trainer)}")
+        self._checked = 0  # batches done at the last check
+        self._sums: torch.Tensor | None = None  # [loss/g, loss/d] summed since the last check, on the device
 
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        self._start, self._seen, self._first_bad = pl_module.batches_done, None, None
+        self._checked, self._sums = pl_module.batches_done, None
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
         if isinstance(outputs, dict) and all(key in outputs for key in LOSSES):
-            losses = torch.stack([outputs[key].detach().float() for key in LOSSES])
-            if self._first_bad is None:
-                self._seen = torch.zeros((), device=losses.device)
-                self._first_bad = torch.zeros(1 + len(LOSSES), device=losses.device)
-            self._seen += 1
-            first = torch.isfinite(losses).logical_not().any() & (self._first_bad[0] == 0)
-            self._first_bad = torch.where(first, torch.cat([self._seen.view(1), losses]), self._first_bad)
+            losses = torch.stack([outputs[key].detach().float() for key in LOSSES])  # NaN stays NaN in a sum
+            self._sums = losses if self._sums is None else self._sums + losses
         if pl_module.batches_done % trainer.log_every_n_steps == 0:
             self._check_losses(trainer, pl_module)
 
@@ -66,18 +56,27 @@ class StopOnDivergence(L.Callback):
         self._check_losses(trainer, pl_module)
 
     def _check_losses(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        if self._first_bad is None:
+        """One read: the losses summed since the last check. A non-finite sum names the batches it covers."""
+        first, last = self._checked + 1, pl_module.batches_done
+        sums, self._sums, self._checked = self._sums, None, last
+        if sums is None:
             return
-        batch, *values = self._first_bad.tolist()  # the one read, at a logging interval or a save
-        if batch:
-            losses = dict(zip(LOSSES.values(), values, strict=True))
-            bad = " and ".join(name for name, value in losses.items() if not math.isfinite(value))
-            shown = ", ".join(f"{name}={value:g}" for name, value in losses.items())
-            self._stop(trainer, self._start + int(batch), f"{bad} not finite ({shown})")
+        values = sums.tolist()
+        if all(math.isfinite(v) for v in values):
+            return
+        count = max(last - first + 1, 1)
+        losses = dict(zip(LOSSES.values(), (v / count for v in values), strict=True))
+        bad = " and ".join(name for name, value in losses.items() if not math.isfinite(value))
+        shown = ", ".join(f"{name}={value:g}" for name, value in losses.items())
+        where = f"at batch {last}" if first >= last else f"in batches {first}-{last}"
+        mean = "" if first >= last else "mean "
+        raise TrainingDiverged(f"training diverged {where}: {bad} not finite ({mean}{shown}); "
+                               f"{last_good_checkpoint(trainer)}")
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: GANModule, checkpoint: dict[str, Any]) -> None:
         self._check_losses(trainer, pl_module)
         floats = {key: t for key, t in checkpoint["state_dict"].items() if t.is_floating_point()}
         if floats and not torch.stack([torch.isfinite(t).all() for t in floats.values()]).all():
             bad = next(key for key, t in floats.items() if not torch.isfinite(t).all())
-            self._stop(trainer, pl_module.batches_done, f"{bad} holds non-finite values, so this state was not saved")
+            raise TrainingDiverged(f"training diverged at batch {pl_module.batches_done}: {bad} holds non-finite "
+                                   f"values, so this state was not saved; {last_good_checkpoint(trainer)}")

@@ -13,7 +13,7 @@ from PIL import Image
 from src.callbacks.loggers import log_image, takes_images
 from src.callbacks.loop_state import at_epoch_end
 from src.gan.contract import GANModule
-from src.gan.sampling import grid, sample, save_gif, save_grid
+from src.gan.sampling import grid, sample, save_gif, save_picture
 from src.run.layout import RunFolder
 
 
@@ -27,12 +27,11 @@ class SampleGrids(L.Callback):
 
     def _snapshot(self, trainer: L.Trainer, pl_module: GANModule, png_name: str | None) -> None:
         images = sample(pl_module.sampling_generator, pl_module.fixed_noise, pl_module.fixed_labels)
-        nrow = pl_module.grid_columns or self.nrow  # conditional: one row per class
-        step = pl_module.batches_done
+        picture = grid(images, pl_module.grid_columns or self.nrow)  # conditional: one row per class
         if takes_images(trainer):
-            log_image(trainer, "samples/fixed_noise", grid(images, nrow), step)
+            log_image(trainer, "samples/fixed_noise", picture, pl_module.batches_done)
         if png_name is not None:
-            save_grid(images, self.samples_dir / png_name, nrow)
+            save_picture(picture, self.samples_dir / png_name)
 
     @rank_zero_only
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:

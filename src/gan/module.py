@@ -5,6 +5,7 @@ The objective is passed in like the networks are: a loss (src/gan/losses.py), a 
 network and an optional learning-rate schedule (src/gan/schedules.py). The step itself never asks which."""
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from src.gan.augment import NoAugment
+from src.gan.cuda_graph import CapturedStep, why_not_captured
 from src.gan.ema import (
     EMA,
     STATE_PREFIX,
@@ -26,6 +28,7 @@ from src.gan.ema import (
 from src.gan.interval_means import IntervalMeans
 from src.gan.losses import BCE, Loss
 from src.gan.regularizers import NoPenalty, Regularizer
+from src.gan.updates import choose_updates
 from src.networks.conditional import ConditionalGenerator, ProjectionDiscriminator
 from src.networks.spectral_norm import apply_spectral_norm
 from src.run.checks import require_positive
@@ -35,11 +38,18 @@ from src.run.errors import UserError
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 LOGGED_SUMS_KEY = "logged_interval_sums"  # checkpoint key of the logging interval's running sums
+
+
 def _same(saved: object, configured: object) -> bool:
     """Optimizer settings as saved (tuples, floats) and as configured (lists from the config)."""
     if isinstance(saved, (list, tuple)) and isinstance(configured, (list, tuple)):
         return len(saved) == len(configured) and all(_same(a, b) for a, b in zip(saved, configured, strict=True))
     return saved == configured
+
+
+def takes_capturable(*factories: "OptimizerFactory") -> bool:
+    """Whether every optimizer factory accepts capturable=True (Adam's and AdamW's state on the device)."""
+    return all("capturable" in inspect.signature(factory).parameters for factory in factories)
 
 
 def require_classes(num_classes: int | None) -> None:
@@ -80,6 +90,7 @@ class GAN(L.LightningModule):
         num_fixed: int = 64,
         fixed_seed: int = 0,
         compile: bool = False,
+        cuda_graph: bool = False,
         channels_last: bool = False,
         fused_adam: bool = True,
         ema_decay: float | None = None,
@@ -159,13 +170,32 @@ class GAN(L.LightningModule):
         self._ema_statistics_fresh = True
 
     def setup(self, stage: str) -> None:
-        if self.hparams.channels_last:  # NHWC convolutions: faster on tensor cores (and a little on CPU)
+        self.channels_last = self._use_channels_last()
+        if self.channels_last:  # NHWC convolutions: faster on tensor cores (and a little on CPU)
             for net in (self.generator, self.discriminator, self.ema):
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
         if self.hparams.compile:  # in place: the modules keep their own state_dict keys (no `_orig_mod.`)
             self.generator.compile()
             self.discriminator.compile()
+        self.updates, lightning_reason = choose_updates(self, self.hparams.grad_clip_norm)
+        self.captured = False  # model.cuda_graph=true and the run allows it (decided before the optimizers exist)
+        if self.hparams.cuda_graph:
+            reason = why_not_captured(self.trainer.strategy.root_device, lightning_reason, self.scheduler is not None,
+                                      self.hparams.compile, takes_capturable(self.optimizer_g, self.optimizer_d))
+            self.captured = reason is None
+            rank_zero_info(f"[step] model.cuda_graph=true: the step runs eagerly, since {reason}" if reason else
+                           "[step] model.cuda_graph=true: each batch replays one CUDA graph (after 3 eager batches)")
+        self.batch_step = CapturedStep(self.adversarial_step) if self.captured else self.adversarial_step
+
+    def _use_channels_last(self) -> bool:
+        if not self.hparams.channels_last:
+            return False
+        if self.hparams.compile and self.trainer.strategy.root_device.type == "cuda":
+            rank_zero_info("[compile] model.compile=true on a GPU keeps G and D in NCHW (model.channels_last is set "
+                           "aside): torch 2.11's inductor crashed on channels_last convolution backwards on an H200")
+            return False
+        return True
 
     def on_fit_start(self) -> None:
         if self.hparams.conditional:  # fake labels follow the real class shares of this dataset
@@ -191,8 +221,10 @@ class GAN(L.LightningModule):
         for i, (name, optimizer, factory, net) in enumerate(networks):
             wanted = factory(net.parameters()).defaults
             for group in optimizer.param_groups:
+                if "capturable" in group:  # how this run steps (a CUDA graph or not), not a setting to compare
+                    group["capturable"] = self.captured
                 for key, value in wanted.items():
-                    if key not in group or _same(group[key], value):
+                    if key not in group or key == "capturable" or _same(group[key], value):
                         continue
                     if key == "lr":
                         base = group.get("initial_lr", group["lr"])
@@ -229,37 +261,48 @@ class GAN(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> dict[str, torch.Tensor]:
         real, real_labels = batch[0], batch[1] if self.hparams.conditional else None
-        if self.hparams.channels_last:
+        if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
-        opt_g, opt_d = self.optimizers()
         penalty_due = self.regularizer.due(self.batches_done)  # a Python int: deciding costs no GPU sync
+        values = self.batch_step(real, real_labels, penalty_due)
+        self.updates.count_steps(self.steps_per_batch)
+        if self.ema is not None:
+            self._ema_statistics_fresh = False  # recomputed when the EMA is sampled
+        self._log_batch(values)
+        for scheduler in self.lr_schedulers() or []:  # after logging: the rates logged are the ones this batch used
+            scheduler.step()
+        return {"loss_g": values["loss/g"], "loss_d": values["loss/d"]}
+
+    def adversarial_step(self, real: torch.Tensor, real_labels: torch.Tensor | None,
+                         penalty_due: bool) -> dict[str, torch.Tensor]:
+        """Everything a batch does on the device: n_critic D updates, one G update, the EMA; returns what the batch
+        logs, still on the device. With model.cuda_graph=true this is what the graph replays, so it reads nothing
+        back to the host and changes no Python state."""
+        opt_g, opt_d = self.updates.optimizers()
         critic = self.discriminator if real_labels is None else functools.partial(self.discriminator, y=real_labels)
         # With one D step, the G step reuses that step's fake batch (one G forward per batch, as pytorch/examples'
         # dcgan does); G's graph is kept for it. With n_critic > 1 every D step and the G step draw fresh noise.
         reuse = self.hparams.reuse_fake and self.hparams.n_critic == 1
         for _ in range(self.hparams.n_critic):
             fake, fake_labels = self._generate(real) if reuse else (None, None)
-            with self.toggled_optimizer(opt_d):  # G is frozen here, so a G(z) made inside builds no graph
+            with self.updates.training(opt_d):
                 if not reuse:
-                    fake, fake_labels = self._generate(real)
+                    with torch.no_grad():  # only D learns from this fake batch
+                        fake, fake_labels = self._generate(real)
                 seen_real, seen_fake = self.augment(real), self.augment(fake.detach())
                 real_logits = self._judge(seen_real, real_labels)
                 fake_logits = self._judge(seen_fake, fake_labels)
                 d_loss = self.loss.discriminator(real_logits, fake_logits)
                 penalty = self.regularizer(critic, seen_real, seen_fake) if penalty_due else None
-                self._step(opt_d, d_loss if penalty is None else d_loss + penalty)
-        with self.toggled_optimizer(opt_g):
+                self.updates.step(opt_d, d_loss if penalty is None else d_loss + penalty, self.discriminator)
+        with self.updates.training(opt_g):
             if not reuse:
                 fake, fake_labels = self._generate(real)
             g_loss = self.loss.generator(self._judge(self.augment(fake), fake_labels))
-            self._step(opt_g, g_loss)
+            self.updates.step(opt_g, g_loss, self.generator)
         if self.ema is not None:
             self.ema.update(self.generator)  # copies G's BatchNorm statistics: recomputed when the EMA is sampled
-            self._ema_statistics_fresh = False
-        self._log_batch(g_loss, d_loss, real_logits, fake_logits, penalty)
-        for scheduler in self.lr_schedulers() or []:  # after logging: the rates logged are the ones this batch used
-            scheduler.step()
-        return {"loss_g": g_loss.detach(), "loss_d": d_loss.detach()}
+        return self._batch_values(g_loss, d_loss, real_logits, fake_logits, penalty)
 
     def _generate(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A fake batch as large as the real one, and its labels (drawn from the real class shares) when
@@ -273,29 +316,28 @@ class GAN(L.LightningModule):
     def _judge(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self.discriminator(images) if labels is None else self.discriminator(images, labels)
 
-    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
-
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Inside optimizer.step: an fp16 GradScaler has unscaled the gradients by now, so the norm is the true one."""
         if self.hparams.grad_clip_norm is not None:
             self.clip_gradients(optimizer, self.hparams.grad_clip_norm, gradient_clip_algorithm="norm")
 
-    def _log_batch(self, g_loss: torch.Tensor, d_loss: torch.Tensor, real_logits: torch.Tensor,
-                   fake_logits: torch.Tensor, penalty: torch.Tensor | None) -> None:
-        """The losses, D's raw logits for every loss, its probabilities where they mean one. Every value is the mean
-        over the batches since the last log (trainer.log_every_n_steps): the sums stay on the device, so batches in
-        between read nothing back, and self.log (about a millisecond a call) runs only on the batches that log."""
-        batch = {"loss/g": g_loss, "loss/d": d_loss, "D/real": real_logits.detach().mean(),
-                 "D/fake": fake_logits.detach().mean()}
+    def _batch_values(self, g_loss: torch.Tensor, d_loss: torch.Tensor, real_logits: torch.Tensor,
+                      fake_logits: torch.Tensor, penalty: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The losses, D's raw logits for every loss, its probabilities where they mean one."""
+        values = {"loss/g": g_loss.detach(), "loss/d": d_loss.detach(), "D/real": real_logits.detach().mean(),
+                  "D/fake": fake_logits.detach().mean()}
         if self.loss.logits_are_probabilities:
-            batch |= {"D(x)": torch.sigmoid(real_logits.detach()).mean(),
-                      "D(G(z))": torch.sigmoid(fake_logits.detach()).mean()}
+            values |= {"D(x)": torch.sigmoid(real_logits.detach()).mean(),
+                       "D(G(z))": torch.sigmoid(fake_logits.detach()).mean()}
         if penalty is not None and not isinstance(self.regularizer, NoPenalty):
-            batch[f"loss/{self.regularizer.name}"] = penalty
-        self._logged.add(batch)
+            values[f"loss/{self.regularizer.name}"] = penalty.detach()
+        return values
+
+    def _log_batch(self, values: dict[str, torch.Tensor]) -> None:
+        """Every value is logged as its mean over the batches since the last log (trainer.log_every_n_steps): the
+        sums stay on the device, so batches in between read nothing back, and self.log (about a millisecond a call)
+        runs only on the batches that log."""
+        self._logged.add(values)
         if self.batches_done % self.trainer.log_every_n_steps:
             return
         means = self._logged.pop()
@@ -331,8 +373,9 @@ class GAN(L.LightningModule):
             drop_ema(state)
 
     def configure_optimizers(self):
-        opt_g = self.optimizer_g(self.generator.parameters())
-        opt_d = self.optimizer_d(self.discriminator.parameters())
+        graph_safe = {"capturable": True} if getattr(self, "captured", False) else {}  # Adam's step count on the GPU
+        opt_g = self.optimizer_g(self.generator.parameters(), **graph_safe)
+        opt_d = self.optimizer_d(self.discriminator.parameters(), **graph_safe)
         if self.scheduler is None:
             return [opt_g, opt_d]
         total_batches = self.trainer.max_steps // self.steps_per_batch

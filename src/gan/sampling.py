@@ -29,7 +29,11 @@ def grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     """A PNG grid, written atomically (src/run/atomic_io.py)."""
-    picture = grid(images, nrow)
+    return save_picture(grid(images, nrow), path)
+
+
+def save_picture(picture: torch.Tensor, path: Path) -> Path:
+    """A `grid` as a PNG, written atomically."""
     return atomic_write(path, lambda f: save_image(picture, f, format="png"))
 
 

@@ -1,0 +1,169 @@
+"""The training step's two ways to update a network (src/gan/updates.py) and its CUDA-graph replay
+(src/gan/cuda_graph.py): each trains the same weights as Lightning's own path, on a CPU."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from omegaconf import open_dict
+from torch import nn
+
+from src.gan.cuda_graph import CapturedStep, why_not_captured
+from src.gan.updates import DirectUpdates, LightningUpdates
+from src.train import train
+
+# fresh noise per step, a double-backward penalty on every other batch, augmentation, labels, clipping
+BUSY = ["model=dcgan28", "model.conditional=true", "model.n_critic=2", "regularizer=r1", "regularizer.every=2",
+        "augment=diffaugment", "model.grad_clip_norm=1.0", "model.ema_decay=0.9", "model.ema_start=0"]
+
+
+class ListensToBackward(L.Callback):
+    """A callback with a backward hook: Lightning's wrappers must then run it, so the step takes their path."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_after_backward(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.calls += 1
+
+
+class Spy(L.Callback):
+    """Keeps the module a run trained (train() returns only metrics)."""
+
+    last: L.LightningModule | None = None
+    runs = 0
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        Spy.last = pl_module
+
+
+class ReplayOnCPU:
+    """Stands in for CUDA's graphs: `record` runs nothing, each replay runs the function again and writes its results
+    into the same tensors, as a replayed graph rewrites its outputs in place."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.warmups = self.recorded = self.replays = 0
+
+    def warm_up(self, fn):
+        self.warmups += 1
+        return fn()
+
+    def record(self, fn):
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+        self.recorded += 1
+        out: dict[str, torch.Tensor] = {}
+
+        def replay() -> None:
+            self.replays += 1
+            for name, value in fn().items():
+                if name in out:
+                    out[name].copy_(value)
+                else:
+                    out[name] = value.clone()
+
+        return replay, out
+
+
+class CaptureOnCPU(L.Callback):
+    """Replaces the module's step with a CapturedStep over ReplayOnCPU before the first batch."""
+
+    recorder: ReplayOnCPU | None = None
+
+    def __init__(self, fail: bool = False) -> None:
+        CaptureOnCPU.recorder = ReplayOnCPU(fail)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.batch_step = CapturedStep(pl_module.adversarial_step, warmup_batches=2, recorder=self.recorder)
+
+
+def trained(train_cfg, *overrides: str, callbacks: dict | None = None) -> dict[str, torch.Tensor]:
+    cfg = train_cfg(*overrides, "max_batches=6", "trainer.log_every_n_steps=2", "sample_every_n_batches=3")
+    with open_dict(cfg):
+        cfg.paths.output_dir = f"{cfg.paths.output_dir}_{Spy.runs}"  # a folder of its own for each run
+        Spy.runs += 1
+        cfg.callbacks.spy = {"_target_": "tests.test_step.Spy"}
+        cfg.callbacks.update(callbacks or {})
+    train(cfg)
+    module = Spy.last
+    return {**{k: v.clone() for k, v in module.state_dict().items()},
+            **{f"logged.{k}": torch.tensor(v) for k, v in module.logged_means.items()}}
+
+
+def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not torch.allclose(a[k].float(), b[k].float(), rtol=1e-5, atol=1e-6)]
+    assert differ == []
+
+
+@pytest.mark.parametrize("overrides", [[], BUSY], ids=["default", "busy"])
+def test_direct_updates_train_the_same_weights_as_lightnings_path(train_cfg, overrides: list[str]) -> None:
+    direct = trained(train_cfg, *overrides)
+    assert isinstance(Spy.last.updates, DirectUpdates)
+    through_lightning = trained(train_cfg, *overrides,
+                                callbacks={"listens": {"_target_": "tests.test_step.ListensToBackward"}})
+    assert isinstance(Spy.last.updates, LightningUpdates)
+    assert Spy.last.global_step == 6 * Spy.last.steps_per_batch  # both count every optimizer step
+    assert_same(direct, through_lightning)
+
+
+def test_the_captured_step_replays_the_eager_step(train_cfg) -> None:
+    eager = trained(train_cfg, *BUSY)
+    captured = trained(train_cfg, *BUSY, callbacks={"capture": {"_target_": "tests.test_step.CaptureOnCPU"}})
+    recorder = CaptureOnCPU.recorder
+    # 2 eager warm-ups, then one graph for the batches with the lazy penalty and one for the others
+    assert (recorder.warmups, recorder.recorded, recorder.replays) == (2, 2, 4)
+    assert_same(eager, captured)
+
+
+def test_a_failed_capture_says_so_in_one_line_and_trains_on_eagerly(train_cfg, logged) -> None:
+    eager = trained(train_cfg, *BUSY)
+    logged()
+    captured = trained(train_cfg, *BUSY, callbacks={"capture": {"_target_": "tests.test_step.CaptureOnCPU",
+                                                                "fail": True}})
+    lines = [line for line in logged().splitlines() if "capturing the step failed" in line]
+    assert lines == ["[step] model.cuda_graph=true: capturing the step failed (RuntimeError: operation not permitted "
+                     "when stream is capturing); training goes on with the eager step"]
+    assert_same(eager, captured)
+
+
+def test_cuda_graph_on_a_cpu_trains_eagerly_and_says_why(train_cfg, logged, tmp_path: Path) -> None:
+    train(train_cfg("model=mlp_gan", "model.cuda_graph=true"))
+    assert "[step] model.cuda_graph=true: the step runs eagerly, since it trains on cpu, not a CUDA GPU" in logged()
+    assert (tmp_path / "run" / "generator.pt").is_file()
+
+
+@pytest.mark.parametrize(("device", "lightning", "scheduled", "compiled", "capturable", "expected"), [
+    ("cuda", None, False, False, True, None),
+    ("cpu", None, False, False, True, "it trains on cpu, not a CUDA GPU"),
+    ("cuda", "fp16's GradScaler", False, False, True, "its updates go through Lightning's wrappers (fp16's"),
+    ("cuda", None, True, False, True, "a learning-rate schedule changes the rate each batch"),
+    ("cuda", None, False, True, True, "model.compile=true already compiles G and D"),
+    ("cuda", None, False, False, False, "an optimizer has no capturable=True option"),
+])
+def test_what_keeps_the_step_eager(device, lightning, scheduled, compiled, capturable, expected) -> None:
+    reason = why_not_captured(torch.device(device), lightning, scheduled, compiled, capturable)
+    assert reason == expected if expected is None else reason.startswith(expected)
+
+
+def test_an_update_inside_one_autocast_region_is_seen_by_the_next_forward() -> None:
+    """autocast keeps low-precision copies of weights for the rest of its region: without clearing them after the
+    optimizer step, a second D step (n_critic > 1) or the G step under bf16-mixed would use the weights of before."""
+    torch.manual_seed(0)
+    net, x = nn.Linear(4, 4), torch.randn(2, 4)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
+    updates = DirectUpdates(None, (net,), clip_norm=None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        before = net(x)
+        updates.step(optimizer, before.float().sum(), net)
+        after = net(x)
+    expected = F.linear(x.bfloat16(), net.weight.detach().bfloat16(), net.bias.detach().bfloat16())
+    assert not torch.equal(after, before) and torch.equal(after, expected)
+
+
+def test_logging_is_quiet_about_the_default_step(train_cfg, logged) -> None:
+    train(train_cfg("model=mlp_gan"))
+    assert "[step]" not in logged()

@@ -79,8 +79,11 @@ class ConditionalGenerator(nn.Module):
 
     def random_labels(self, n: int, device: torch.device) -> torch.Tensor:
         """n labels drawn from class_probs (the training step's fake labels; the global random stream, so resume
-        is exact)."""
-        return torch.multinomial(self.class_probs.to(device), n, replacement=True)
+        is exact), by the inverse of their cumulative shares at uniform draws: unlike torch.multinomial, which
+        checks its probabilities on the host, this never makes a GPU wait (and a CUDA graph can hold it)."""
+        edges = self.class_probs.to(device).cumsum(0)
+        return torch.searchsorted(edges, torch.rand(n, device=device) * edges[-1], right=True).clamp_(
+            max=self.num_classes - 1)
 
 
 class ProjectionDiscriminator(nn.Module):

@@ -6,25 +6,29 @@ import sys
 import time
 
 import hydra
-import lightning as L
 from omegaconf import DictConfig
 
-from src.callbacks.loggers import HyperparameterTable, instantiate_loggers
-from src.gan.contract import require_gan_module
-from src.run.budget import budget_spent, report_short_budget
-from src.run.checkpoints import require_fits
-from src.run.checks import validate_train_config
-from src.run.cli import JobFailed, instantiate, refuse_unknown_keys, run_cli, save_config
+from src.run.cli import JobFailed, instantiate, pause_gc, refuse_unknown_keys, run_cli, save_config
 from src.run.host_memory import keep_freed_memory
-from src.run.launch_checks import check_multirun_ddp
 from src.run.logs import quiet_known_warnings
 from src.run.resume import checkpoint_to_resume, continue_run_config
-from src.run.summary import log_choices, log_summary
 
 quiet_known_warnings()
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    # Imported here, not above: `--help`, `--cfg job` and a refused typo never load torch or Lightning.
+    import lightning as L
+
+    from src.callbacks.loggers import HyperparameterTable, instantiate_loggers
+    from src.gan.contract import require_gan_module
+    from src.run.budget import budget_spent, report_short_budget
+    from src.run.checkpoints import require_fits
+    from src.run.checks import validate_train_config
+    from src.run.launch_checks import check_multirun_ddp
+    from src.run.summary import FirstBatchClock, log_choices, log_summary
+    from src.run.tensor_cores import set_matmul_precision
+
     check_multirun_ddp(cfg)
     validate_train_config(cfg)
     if cfg.keep_freed_memory:
@@ -43,11 +47,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if budget_spent(checkpoint, cfg):  # nothing to train: leave every file of the run as it is
             return {}
     datamodule = instantiate(cfg.data)
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()] + [FirstBatchClock()]
     loggers = instantiate_loggers(cfg.get("logger"), resumed_at)
     if loggers:
         callbacks.append(HyperparameterTable(cfg))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    set_matmul_precision(trainer, cfg.float32_matmul_precision)
     log_choices(cfg)
     save_config(cfg, cfg.paths.output_dir)
 
@@ -68,5 +73,6 @@ def main(cfg: DictConfig) -> float | dict[str, float] | None:
 
 
 if __name__ == "__main__":
+    pause_gc()
     refuse_unknown_keys("train", sys.argv[1:])
     main()

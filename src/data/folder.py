@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from PIL import Image
 from torch.utils.data import Dataset
 
@@ -32,9 +31,6 @@ def count_classes(path: str) -> int:
     folder is missing (the DataModule then says so in its own words)."""
     root = Path(path)
     return max(1, len(class_folders(root, find_images(root)))) if root.is_dir() else 0
-
-
-OmegaConf.register_new_resolver("folder_classes", count_classes, replace=True)
 
 
 def is_readable(path: Path) -> bool:
@@ -85,9 +81,6 @@ def store_dir(data_dir: str, path: str) -> str:
     the user's images."""
     root = Path(path).expanduser().resolve()
     return str(Path(data_dir) / "image_folders" / f"{root.name}-{hashlib.sha1(str(root).encode()).hexdigest()[:8]}")
-
-
-OmegaConf.register_new_resolver("folder_store", store_dir, replace=True)
 
 
 def held_out(root: Path, files: list[Path], share: float) -> set[Path]:

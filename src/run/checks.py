@@ -6,7 +6,6 @@ import os
 from numbers import Real
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.run.errors import UserError
@@ -115,6 +114,8 @@ def validate_train_config(cfg: DictConfig) -> None:
         raise UserError(f"model.channels={model.channels} but data.channels={data.channels}: set "
                         f"data.channels={model.channels} (images are converted) and leave model.channels at "
                         "${data.channels}")
+    import torch  # here, not above: the typo check (closest_key) runs before torch is needed
+
     if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(f"trainer.accelerator={cfg.trainer.accelerator} but no CUDA GPU is visible: use trainer=cpu "
                         "or trainer.accelerator=auto")

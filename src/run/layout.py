@@ -8,8 +8,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 MAX_NAME = 120  # characters of a run's name in its folder name (255 is the file system's limit)
 
 
@@ -116,7 +114,3 @@ def run_name_suffix(name: str | None, job_overrides: str = "") -> str:
 def run_path(root: str, name: str) -> str:
     """Resolver: ${run_path:<run folder>,<RunFolder property>}."""
     return str(getattr(RunFolder(Path(root)), name))
-
-
-OmegaConf.register_new_resolver("run_path", run_path, replace=True)
-OmegaConf.register_new_resolver("run_name_suffix", run_name_suffix, replace=True)

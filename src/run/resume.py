@@ -23,7 +23,6 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from src.run.checkpoints import newest_checkpoint, read_checkpoint
 from src.run.errors import UserError
 from src.run.layout import RunFolder
 
@@ -42,19 +41,15 @@ def resumed_run(resume: str | None, ckpt_path: str | None) -> Path | None:
 
 
 def run_dir(resume: str | None, ckpt_path: str | None, new_dir: str) -> str:
-    """Resolver for hydra.run.dir (src.run.launch_checks.OutputFolderCheck checks it can be written before Hydra
-    creates it)."""
+    """Resolver for hydra.run.dir (src/resolvers.py; src.run.launch_checks.OutputFolderCheck checks it can be written
+    before Hydra creates it)."""
     return str(resumed_run(resume, ckpt_path) or Path(new_dir))
 
 
 def hydra_subdir(resume: str | None, ckpt_path: str | None, now: str) -> str:
-    """Resolver for hydra.output_subdir: a resumed run keeps the original .hydra/ files."""
+    """Resolver for hydra.output_subdir (src/resolvers.py): a resumed run keeps the original .hydra/ files."""
     hydra_dir = RunFolder.HYDRA_DIR
     return hydra_dir if resumed_run(resume, ckpt_path) is None else f"{hydra_dir}/resume_{now}"
-
-
-OmegaConf.register_new_resolver("run_dir", run_dir, replace=True)
-OmegaConf.register_new_resolver("hydra_subdir", hydra_subdir, replace=True)
 
 
 def override_key(override: str) -> str:
@@ -145,6 +140,8 @@ def keep_recorded_settings(cfg: DictConfig, recorded: DictConfig, given_now: set
 
 def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     """(file, its contents) to continue from (None: new run); one clear line when there is none to use."""
+    from src.run.checkpoints import newest_checkpoint, read_checkpoint  # torch: not needed to compose a config
+
     resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
     if resume and ckpt_path:
         raise UserError(f"resume={resume} and ckpt_path={ckpt_path} are both set: keep one of them")
@@ -167,6 +164,8 @@ def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
 
 def requeued_job_checkpoint(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     """A requeued SLURM job runs its command again, into the same run folder: continue from its newest checkpoint."""
+    from src.run.checkpoints import newest_checkpoint, read_checkpoint
+
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
     if not restarts.isdigit() or int(restarts) == 0:
         return None

@@ -1,15 +1,46 @@
 """What a run says at its start (what the user chose) and at its end (where everything went)."""
 
 import logging
+import os
 import shlex
+import time
+from pathlib import Path
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+import src
 from src.run.layout import RunFolder
 
 log = logging.getLogger(__name__)
+
+
+def seconds_since_start() -> float:
+    """Seconds since this process started (the command): the kernel's record of the start on Linux (ticks since boot,
+    against the boot clock: to 10 ms, where /proc/stat's btime is whole seconds), else since src was imported."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rpartition(")")[2].split()  # the name may hold spaces
+        started = int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):  # not Linux
+        return time.perf_counter() - src.IMPORTED_AT
+
+
+class FirstBatchClock(L.Callback):
+    """When this session's first batch ended, in seconds since the command started (the `[done]` line says it)."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        if self.seconds is None:
+            self.seconds = seconds_since_start()
+
+
+def first_batch_after(trainer: L.Trainer) -> str:
+    clocks = [c.seconds for c in trainer.callbacks if isinstance(c, FirstBatchClock) and c.seconds is not None]
+    return f", first batch {clocks[0]:.1f} s after the command" if clocks else ""
 
 
 def log_choices(cfg: DictConfig) -> None:
@@ -47,7 +78,8 @@ def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfi
         return
     run = RunFolder(cfg.paths.output_dir)
     budget = f" of max_batches={cfg.max_batches}" if cfg.max_batches is not None else ""
-    lines = [f"[done] {batches} batches{budget}, this session {duration(seconds)}: {run.root}"]
+    session = f"this session {duration(seconds)}{first_batch_after(trainer)}"
+    lines = [f"[done] {batches} batches{budget}, {session}: {run.root}"]
     weights = [p for p in (run.generator, run.generator_raw, run.discriminator, run.last_checkpoint) if p.is_file()]
     if weights:
         lines.append("  weights:     " + ", ".join(str(p.relative_to(run.root)) for p in weights))

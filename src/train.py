@@ -25,9 +25,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from src.run.budget import budget_spent, report_short_budget
     from src.run.checkpoints import require_fits
     from src.run.checks import validate_train_config
+    from src.run.device_settings import apply_device_settings
     from src.run.launch_checks import check_multirun_ddp
+    from src.run.no_profiler import NoProfiler
     from src.run.summary import FirstBatchClock, log_choices, log_summary
-    from src.run.tensor_cores import set_matmul_precision
 
     check_multirun_ddp(cfg)
     validate_train_config(cfg)
@@ -51,8 +52,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = instantiate_loggers(cfg.get("logger"), resumed_at)
     if loggers:
         callbacks.append(HyperparameterTable(cfg))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    set_matmul_precision(trainer, cfg.float32_matmul_precision)
+    quiet = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
+    apply_device_settings(trainer, cfg.float32_matmul_precision)
     log_choices(cfg)
     save_config(cfg, cfg.paths.output_dir)
 

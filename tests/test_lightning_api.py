@@ -101,3 +101,17 @@ def test_optimizer_steps_counted_outside_lightnings_wrapper_drive_global_step(tm
     module = RawSteps()
     fit(module, tmp_path, max_steps=2 * 4, every=0)
     assert module.trainer.global_step == 8 and module.batches_done == 4  # the step budget stopped it after 4 batches
+
+
+class UpdatesCallbackMetrics(Tiny):
+    """Puts a value into trainer.callback_metrics without self.log, as the GAN module's logging does."""
+
+    def training_step(self, batch, batch_idx):
+        super().training_step(batch, batch_idx)
+        self.trainer.callback_metrics.update({"loss/g": torch.tensor(float(self.trainer.global_step))})
+
+
+def test_values_put_into_callback_metrics_stay_there(tmp_path: Path) -> None:
+    module = UpdatesCallbackMetrics()
+    fit(module, tmp_path, max_steps=2 * 2, every=0)
+    assert float(module.trainer.callback_metrics["loss/g"]) == 4.0  # the last batch's value, read after fit

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import open_dict
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
 
@@ -62,7 +63,12 @@ def test_many_writes_tensorboard_and_csv_and_the_hparams_table(mnist_dir: Path, 
 
     events = EventAccumulator(str(run / "tensorboard")).Reload()
     assert [e.step for e in events.Scalars("loss/g")] == [0, 1]
-    assert [e.step for e in events.Images("samples/fixed_noise")] == [0, 1, 2]  # start, 2 batches (epoch not over)
+    grids = events.Images("samples/fixed_noise")
+    assert [e.step for e in grids] == [0, 1, 2]  # start, 2 batches (epoch not over)
+    # The PNG is encoded once: TensorBoard holds the file's bytes, one channel for MNIST.
+    assert grids[-1].encoded_image_string == (run / "samples" / "batch_0000002.png").read_bytes()
+    with Image.open(run / "samples" / "batch_0000002.png") as picture:
+        assert picture.mode == "L" and (picture.width, picture.height) == (grids[-1].width, grids[-1].height)
     hparams = events.PluginTagToContent(metadata.PLUGIN_NAME)
     experiment = metadata.parse_experiment_plugin_data(hparams[metadata.EXPERIMENT_TAG])
     assert {"loss/g", "loss/d"} <= {m.name.tag for m in experiment.metric_infos}  # their values: the curves' last

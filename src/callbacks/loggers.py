@@ -11,6 +11,7 @@ the run's settings with its final metrics), and how a resumed run keeps their fi
 import csv
 import importlib
 import os
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
@@ -63,6 +65,7 @@ def instantiate_loggers(cfg: DictConfig | None, resumed_at: int | None = None) -
         kwargs = {}
         if issubclass(cls, TensorBoardLogger) and resumed_at is not None:
             kwargs["purge_step"] = resumed_at  # SummaryWriter writes a SessionLog.START there
+            after_earlier_event_files(Path(node.save_dir, node.get("name") or "", str(node.get("version") or "")))
         if issubclass(cls, MLFlowLogger):
             # MLflow 3 refuses its file store (mlruns/ folders) unless told it is wanted; a server needs no such word.
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -73,6 +76,16 @@ def instantiate_loggers(cfg: DictConfig | None, resumed_at: int | None = None) -
             keep_csv_rows_before(logger, resumed_at)
         loggers.append(logger)
     return loggers
+
+
+def after_earlier_event_files(folder: Path) -> None:
+    """TensorBoard reads a folder's event files in name order, and names start with the second they were opened in,
+    then the process id: a run resumed within the same second as the process it continues could sort first, and its
+    purge would come before the points it drops. So a resumed run opens its file in a later second (waiting < 1 s)."""
+    names = [p.name.split(".") for p in folder.glob("events.out.tfevents.*")]
+    stamps = [int(parts[3]) for parts in names if len(parts) > 3 and parts[3].isdigit()]
+    if stamps and max(stamps) >= int(time.time()):
+        time.sleep(max(stamps) + 1 - time.time())
 
 
 def finish_previous_wandb_run() -> None:
@@ -114,10 +127,15 @@ def takes_images(trainer: L.Trainer) -> bool:
     return any(isinstance(logger, TensorBoardLogger | WandbLogger | MLFlowLogger) for logger in trainer.loggers)
 
 
-def log_image(trainer: L.Trainer, tag: str, image: torch.Tensor, step: int) -> None:
-    """A (C, H, W) float image in [0, 1] to every logger that takes images."""
+def log_image(trainer: L.Trainer, tag: str, image: torch.Tensor, step: int, encoded: bytes | None = None) -> None:
+    """A (C, H, W) float image in [0, 1] to every logger that takes images; `encoded`: its PNG, which TensorBoard
+    then takes as it is instead of encoding the image again."""
     for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
+        if isinstance(logger, TensorBoardLogger) and encoded is not None:
+            channels, height, width = image.shape
+            picture = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=encoded)
+            logger.experiment.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=picture)]), step)
+        elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(tag, image, global_step=step)
         elif isinstance(logger, WandbLogger):
             logger.log_image(key=tag, images=[image], step=step)

@@ -1,5 +1,6 @@
 """Fixed-noise sample grids: to every logger that takes images (src/callbacks/loggers.py) and to samples/*.png every
-N batches, and a GIF at the end.
+N batches, and a GIF at the end. A grid is sampled at its batch; encoding and writing it go on off the training
+thread (src/callbacks/in_order.py), and are waited for before the GIF is made.
 
 The grids come from the module's sampling generator (the EMA of G when it is on and model.sample_with_ema). A
 conditional model's grid has one row per class, with the same noise down each column."""
@@ -7,13 +8,15 @@ conditional model's grid has one row per class, with the same noise down each co
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
+from src.callbacks.in_order import InOrder
 from src.callbacks.loggers import log_image, takes_images
 from src.callbacks.loop_state import at_epoch_end
 from src.gan.contract import GANModule
-from src.gan.sampling import grid, sample, save_gif, save_picture
+from src.gan.sampling import grid, pixels, png, sample, save_gif, save_picture
 from src.run.layout import RunFolder
 
 
@@ -24,14 +27,27 @@ class SampleGrids(L.Callback):
         self.every_n_batches = every_n_batches
         self.nrow = nrow
         self.gif_ms_per_frame = gif_ms_per_frame
+        self.writer = InOrder()
 
     def _snapshot(self, trainer: L.Trainer, pl_module: GANModule, png_name: str | None) -> None:
+        """The grid is sampled now (the weights of this batch); encoding and writing it happen off the training
+        thread."""
         images = sample(pl_module.sampling_generator, pl_module.fixed_noise, pl_module.fixed_labels)
-        picture = grid(images, pl_module.grid_columns or self.nrow)  # conditional: one row per class
-        if takes_images(trainer):
-            log_image(trainer, "samples/fixed_noise", picture, pl_module.batches_done)
-        if png_name is not None:
-            save_picture(picture, self.samples_dir / png_name)
+        picture = grid(images, pl_module.grid_columns or self.nrow).cpu()  # conditional: one row per class
+        path = self.samples_dir / png_name if png_name is not None else None
+        self._write(trainer, "samples/fixed_noise", picture, pl_module.batches_done, path)
+
+    def _write(self, trainer: L.Trainer, tag: str, picture: torch.Tensor, step: int, path: Path | None) -> None:
+        array, to_loggers = pixels(picture), takes_images(trainer)
+
+        def write() -> None:
+            encoded = png(array)  # once, for the file and TensorBoard
+            if to_loggers:
+                log_image(trainer, tag, picture, step, encoded)
+            if path is not None:
+                save_picture(picture, path, encoded)
+
+        self.writer.submit(write)
 
     @rank_zero_only
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
@@ -39,7 +55,7 @@ class SampleGrids(L.Callback):
         step = pl_module.batches_done
         if step == 0 and takes_images(trainer) and hasattr(datamodule, "example_batch"):
             real = grid(datamodule.example_batch(pl_module.fixed_noise.size(0)), self.nrow)
-            log_image(trainer, "samples/real", real, 0)
+            self._write(trainer, "samples/real", real, 0, None)
         # A resumed run re-logs the grid of its first step too: TensorBoard drops the killed run's points from there.
         due = step == 0 or (self.every_n_batches > 0 and step % self.every_n_batches == 0)
         self._snapshot(trainer, pl_module, f"batch_{step:07d}.png" if due else None)
@@ -60,9 +76,17 @@ class SampleGrids(L.Callback):
         """The last batch gets its grid (the GIF's last frame); the GIF is built from the PNGs on disk, so a resumed
         run's GIF covers the whole training."""
         last = f"batch_{pl_module.batches_done:07d}.png"
+        self.writer.wait()
         if not (self.samples_dir / last).is_file():
             self._snapshot(trainer, pl_module, last)
+            self.writer.wait()
         paths = sorted(self.samples_dir.glob("batch_*.png"))
         if not paths:
             return
         save_gif([Image.open(p).convert("RGB") for p in paths], self.gif_path, self.gif_ms_per_frame)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: GANModule, exception: BaseException) -> None:
+        self.writer.wait(raise_errors=False)  # the grids sampled before the failure still land; its error is the one
+
+    def teardown(self, trainer: L.Trainer, pl_module: GANModule, stage: str) -> None:
+        self.writer.close()

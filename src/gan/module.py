@@ -118,6 +118,11 @@ class GAN(L.LightningModule):
         self.hparams.update({name: repr(value) for name, value in objective.items()})
         self.hparams.betas = tuple(float(b) for b in betas)
         self.automatic_optimization = False
+        # Read on every batch, and by every callback: plain attributes, not lookups in hparams.
+        self.n_critic, self.conditional = n_critic, conditional
+        # With one D step, the G step reuses that step's fake batch (one G forward per batch, as pytorch/examples'
+        # dcgan does); G's graph is kept for it. With n_critic > 1 every D step and the G step draw fresh noise.
+        self.reuses_fake = reuse_fake and n_critic == 1
         self.loss, self.regularizer, self.augment = objective.values()
         adam = functools.partial(torch.optim.Adam, betas=self.hparams.betas, fused=fused_adam or None)
         self.optimizer_g = optimizer_g or functools.partial(adam, lr=lr_g)
@@ -247,7 +252,7 @@ class GAN(L.LightningModule):
     @property
     def steps_per_batch(self) -> int:
         """Optimizer steps per batch; Lightning's global_step counts every one of them."""
-        return self.hparams.n_critic + 1
+        return self.n_critic + 1
 
     @property
     def batches_done(self) -> int:
@@ -259,8 +264,15 @@ class GAN(L.LightningModule):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
 
+    def transfer_batch_to_device(self, batch: object, device: torch.device, dataloader_idx: int) -> object:
+        """In-memory batches are made on the training device already: Lightning's generic move would walk them for
+        nothing on every batch."""
+        if isinstance(batch, list | tuple) and all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> dict[str, torch.Tensor]:
-        real, real_labels = batch[0], batch[1] if self.hparams.conditional else None
+        real, real_labels = batch[0], batch[1] if self.conditional else None
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         penalty_due = self.regularizer.due(self.batches_done)  # a Python int: deciding costs no GPU sync
@@ -280,12 +292,10 @@ class GAN(L.LightningModule):
         back to the host and changes no Python state."""
         opt_g, opt_d = self.updates.optimizers()
         critic = self.discriminator if real_labels is None else functools.partial(self.discriminator, y=real_labels)
-        # With one D step, the G step reuses that step's fake batch (one G forward per batch, as pytorch/examples'
-        # dcgan does); G's graph is kept for it. With n_critic > 1 every D step and the G step draw fresh noise.
-        reuse = self.hparams.reuse_fake and self.hparams.n_critic == 1
-        for _ in range(self.hparams.n_critic):
+        reuse = self.reuses_fake
+        for _ in range(self.n_critic):
             fake, fake_labels = self._generate(real) if reuse else (None, None)
-            with self.updates.training(opt_d):
+            with self.updates.training(opt_d, self.discriminator):
                 if not reuse:
                     with torch.no_grad():  # only D learns from this fake batch
                         fake, fake_labels = self._generate(real)
@@ -295,7 +305,7 @@ class GAN(L.LightningModule):
                 d_loss = self.loss.discriminator(real_logits, fake_logits)
                 penalty = self.regularizer(critic, seen_real, seen_fake) if penalty_due else None
                 self.updates.step(opt_d, d_loss if penalty is None else d_loss + penalty, self.discriminator)
-        with self.updates.training(opt_g):
+        with self.updates.training(opt_g, self.generator):
             if not reuse:
                 fake, fake_labels = self._generate(real)
             g_loss = self.loss.generator(self._judge(self.augment(fake), fake_labels))
@@ -308,7 +318,7 @@ class GAN(L.LightningModule):
         """A fake batch as large as the real one, and its labels (drawn from the real class shares) when
         conditional."""
         z = self.sample_noise(real.size(0))
-        if not self.hparams.conditional:
+        if not self.conditional:
             return self.generator(z), None
         labels = self.generator.random_labels(real.size(0), real.device)
         return self.generator(z, labels), labels
@@ -335,8 +345,7 @@ class GAN(L.LightningModule):
 
     def _log_batch(self, values: dict[str, torch.Tensor]) -> None:
         """Every value is logged as its mean over the batches since the last log (trainer.log_every_n_steps): the
-        sums stay on the device, so batches in between read nothing back, and self.log (about a millisecond a call)
-        runs only on the batches that log."""
+        sums stay on the device, so batches in between read nothing back."""
         self._logged.add(values)
         if self.batches_done % self.trainer.log_every_n_steps:
             return
@@ -345,9 +354,17 @@ class GAN(L.LightningModule):
         if self.scheduler is not None:
             opt_g, opt_d = self.optimizers()
             self.logged_means |= {"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]}
-        # Plain floats, and none with prog_bar=True: Lightning reads every prog_bar tensor back on every batch
-        # (src/callbacks/progress_bar.py shows these instead).
-        self.log_dict(self.logged_means)
+        self._send_to_loggers(self.logged_means)
+
+    def _send_to_loggers(self, values: dict[str, float]) -> None:
+        """Straight to every logger, at the x-axis self.log uses (batch n at step n - 1), and into callback_metrics
+        (a sweep's optimized_metric, the HPARAMS table). self.log would cost about a millisecond a value on a CPU
+        (benchmarks/train.md) and turn the floats back into tensors; the progress bar shows logged_means."""
+        step = self.batches_done - 1
+        for logger in self.loggers:
+            logger.log_metrics(values, step)
+            logger.save()
+        self.trainer.callback_metrics.update({name: torch.tensor(value) for name, value in values.items()})
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """The checkpoint's EMA carries BatchNorm statistics of its own weights, like generator.pt; the sums of the

@@ -5,6 +5,7 @@ Sample i of a seed has the same latent whatever the batch size: each sample draw
 the uniforms a truncation would use) from one random stream, so batching decides only how many rows go through G at
 once. The images then agree up to the floating-point rounding of G's kernels at different batch sizes."""
 
+import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from src.run.atomic_io import atomic_write
 
@@ -23,8 +24,10 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
-    """A (C, H, W) float grid in [0, 1] for TensorBoard or PNG."""
-    return make_grid(images.float().clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+    """A (C, H, W) float grid in [0, 1] for TensorBoard or PNG; one channel for one-channel images (make_grid
+    repeats it three times)."""
+    picture = make_grid(images.float().clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+    return picture[:1] if images.size(1) == 1 else picture
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
@@ -32,14 +35,27 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     return save_picture(grid(images, nrow), path)
 
 
-def save_picture(picture: torch.Tensor, path: Path) -> Path:
-    """A `grid` as a PNG, written atomically."""
-    return atomic_write(path, lambda f: save_image(picture, f, format="png"))
+def png(picture: torch.Tensor | np.ndarray) -> bytes:
+    """A `grid` (or its `pixels`) encoded as PNG, once for its file and the loggers. zlib level 1, not PIL's default
+    6: training writes a grid every sample_every_n_batches, and level 1 encodes an MNIST grid in half the time for a
+    10% larger file."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels(picture) if isinstance(picture, torch.Tensor) else picture).save(
+        buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def save_picture(picture: torch.Tensor, path: Path, encoded: bytes | None = None) -> Path:
+    """A `grid` as a PNG (`encoded`: its `png` bytes, when already made), written atomically."""
+    data = png(picture) if encoded is None else encoded
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def pixels(picture: torch.Tensor) -> np.ndarray:
-    """A (C, H, W) float picture in [0, 1] (a `grid`) as H x W x C uint8, what PIL and the loggers' image calls take."""
-    return picture.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    """A (C, H, W) float picture in [0, 1] (a `grid`) as H x W x C uint8 (H x W for one channel), what PIL and the
+    loggers' image calls take."""
+    array = picture.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return array[..., 0] if array.shape[2] == 1 else array
 
 
 def save_gif(frames: list[Image.Image], path: Path, ms_per_frame: int) -> Path:

@@ -3,14 +3,14 @@
 Lightning's manual-optimization path (toggled_optimizer, manual_backward, its optimizer wrapper) serves every
 strategy and precision: DDP needs the toggling and its backward preparation, fp16 the GradScaler, and callbacks that
 listen to backward or optimizer-step hooks get them. On one device without loss scaling it only adds host work to
-every batch, so there the step calls autograd and the optimizer itself, with the same arithmetic: instead of
-toggling requires_grad, the backward is restricted to the stepped network's parameters (the other network's weight
-gradients are never computed, as with toggling). `choose_updates` picks one and says why when it is Lightning's.
+every batch, so there the step freezes the other network, calls autograd and steps the optimizer itself, as a plain
+loop does: the same arithmetic. `choose_updates` picks one and says why when it is Lightning's.
 
 Both clear autocast's cache of low-precision weight copies after each optimizer step: within one training_step
 (one autocast region) a later forward would otherwise reuse the copies cast before the update."""
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import lightning as L
 import torch
@@ -35,7 +35,7 @@ class LightningUpdates:
     def optimizers(self) -> list:
         return self.module.optimizers()
 
-    def training(self, optimizer) -> AbstractContextManager:
+    def training(self, optimizer, network: nn.Module) -> AbstractContextManager:
         return self.module.toggled_optimizer(optimizer)
 
     def step(self, optimizer, loss: torch.Tensor, network: nn.Module) -> None:
@@ -49,7 +49,7 @@ class LightningUpdates:
 
 
 class DirectUpdates:
-    """autograd and the optimizer called as a plain loop would; gradients only for the stepped network."""
+    """autograd and the optimizer called as a plain loop would, the other network frozen meanwhile."""
 
     def __init__(self, module: L.LightningModule, networks: tuple[nn.Module, ...], clip_norm: float | None) -> None:
         self.module = module
@@ -59,15 +59,24 @@ class DirectUpdates:
     def optimizers(self) -> list[torch.optim.Optimizer]:
         return self.module.optimizers(use_pl_optimizer=False)
 
-    def training(self, optimizer) -> AbstractContextManager:
-        return nullcontext()
+    @contextmanager
+    def training(self, optimizer, network: nn.Module) -> Iterator[None]:
+        """The other networks frozen: their forward records nothing for weight gradients, and no backward reaches
+        them (or autocast's cache of their weights)."""
+        frozen = [p for net, params in self._parameters.items() if net != id(network) for p in params]
+        for param in frozen:
+            param.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for param in frozen:
+                param.requires_grad_(True)
 
     def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, network: nn.Module) -> None:
-        parameters = self._parameters[id(network)]
         optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(loss, inputs=parameters)
+        loss.backward()
         if self.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(parameters, self.clip_norm, foreach=True)
+            torch.nn.utils.clip_grad_norm_(self._parameters[id(network)], self.clip_norm, foreach=True)
         optimizer.step()
         torch.clear_autocast_cache()
 

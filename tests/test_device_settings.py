@@ -1,0 +1,46 @@
+"""Process settings per device (src/run/device_settings.py): TF32 on CUDA GPUs only, CUDA's own availability check
+on CPUs."""
+
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from src.run.device_settings import NVML_CHECK, apply_device_settings
+from src.run.errors import UserError
+
+
+def trainer_on(device: str) -> SimpleNamespace:
+    return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+
+
+def test_a_gpu_run_gets_the_configured_matmul_precision(monkeypatch) -> None:
+    set_to = []
+    monkeypatch.setattr(torch, "set_float32_matmul_precision", set_to.append)
+    monkeypatch.setenv(NVML_CHECK, "1")
+    apply_device_settings(trainer_on("cuda"), "high")
+    assert set_to == ["high"] and os.environ[NVML_CHECK] == "1"
+
+
+def test_a_cpu_run_keeps_full_fp32_and_cudas_own_availability_check(monkeypatch) -> None:
+    before = torch.get_float32_matmul_precision()
+    monkeypatch.setenv(NVML_CHECK, "1")  # what importing Lightning sets
+    apply_device_settings(trainer_on("cpu"), "medium")
+    assert torch.get_float32_matmul_precision() == before
+    assert NVML_CHECK not in os.environ
+
+
+def test_importing_lightning_still_sets_the_nvml_check_that_cpu_runs_take_back() -> None:
+    """When a Lightning release stops setting it, device_settings.py can drop its CPU part."""
+    code = f"import os, lightning; print(os.environ.get({NVML_CHECK!r}))"
+    env = {k: v for k, v in os.environ.items() if k != NVML_CHECK}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "1"
+
+
+def test_an_unknown_precision_is_one_line() -> None:
+    with pytest.raises(UserError, match="float32_matmul_precision must be one of highest, high, medium, got fast"):
+        apply_device_settings(trainer_on("cpu"), "fast")

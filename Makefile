@@ -32,7 +32,7 @@ lint: install  ## ruff over src, tests and benchmarks
 generate: install  ## make generate ARGS="ckpt_path=outputs/<date>/<time> num_samples=64"
 	$(PY) -m src.generate $(ARGS)
 
-bench: install  ## training speed as users run it vs the best plain loop (+ ARGS="--examples-dcgan <main.py>") -> benchmarks/train.md (~35 min)
+bench: install  ## training speed as users run it vs the best plain loop, start-up, fixed cost per batch (+ ARGS="--examples-dcgan <main.py>") -> benchmarks/train.md (~40 min)
 	$(PY) -m benchmarks.bench_train $(ARGS)
 
 bench-data: install  ## images/s of the data path per dataset and mode -> benchmarks/data.md; flags via ARGS="--help"

@@ -34,6 +34,7 @@ class Spy(L.Callback):
 
     last: L.LightningModule | None = None
     runs = 0
+    folder = ""
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         Spy.last = pl_module
@@ -80,13 +81,18 @@ class CaptureOnCPU(L.Callback):
         pl_module.batch_step = CapturedStep(pl_module.adversarial_step, warmup_batches=2, recorder=self.recorder)
 
 
-def trained(train_cfg, *overrides: str, callbacks: dict | None = None) -> dict[str, torch.Tensor]:
-    cfg = train_cfg(*overrides, "max_batches=6", "trainer.log_every_n_steps=2", "sample_every_n_batches=3")
+def trained(train_cfg, *overrides: str, callbacks: dict | None = None, batches: int = 6,
+            resume: str | None = None) -> dict[str, torch.Tensor]:
+    """The state a run of `batches` ends with (weights, buffers, the last logged means), in a folder of its own
+    (Spy.folder) unless it resumes one."""
+    cfg = train_cfg(*overrides, f"max_batches={batches}", "trainer.log_every_n_steps=2", "sample_every_n_batches=3",
+                    *([f"resume={resume}"] if resume else []))
     with open_dict(cfg):
-        cfg.paths.output_dir = f"{cfg.paths.output_dir}_{Spy.runs}"  # a folder of its own for each run
+        cfg.paths.output_dir = resume or f"{cfg.paths.output_dir}_{Spy.runs}"
         Spy.runs += 1
         cfg.callbacks.spy = {"_target_": "tests.test_step.Spy"}
         cfg.callbacks.update(callbacks or {})
+    Spy.folder = cfg.paths.output_dir
     train(cfg)
     module = Spy.last
     return {**{k: v.clone() for k, v in module.state_dict().items()},
@@ -167,3 +173,14 @@ def test_an_update_inside_one_autocast_region_is_seen_by_the_next_forward() -> N
 def test_logging_is_quiet_about_the_default_step(train_cfg, logged) -> None:
     train(train_cfg("model=mlp_gan"))
     assert "[step]" not in logged()
+
+
+def test_a_captured_run_stopped_and_resumed_ends_like_one_eager_run(train_cfg) -> None:
+    """A resumed run warms up and records its graphs again; the state it continues from is the checkpoint's."""
+    eager = trained(train_cfg, *BUSY)  # 6 batches in one go
+    capture = {"capture": {"_target_": "tests.test_step.CaptureOnCPU"}}
+    trained(train_cfg, *BUSY, callbacks=capture, batches=3)
+    resumed = trained(train_cfg, *BUSY, callbacks=capture, resume=Spy.folder)
+    recorder = CaptureOnCPU.recorder  # the resumed process's: batches 4-6 = 2 warm-ups + 1 replay
+    assert (recorder.warmups, recorder.replays) == (2, 1)
+    assert_same(eager, resumed)

@@ -38,7 +38,8 @@ def print_table(report: dict) -> None:
     for column in COLUMNS:
         table.add_column(column, justify="right" if column in ("value", "samples") else "left")
     for row in report["rows"]:
-        value = f"{row['value']:.0f}" if row["metric"].startswith("classes_covered") else f"{row['value']:.4g}"
+        counts = row["metric"].startswith(("classes_covered", "classes_balanced"))
+        value = f"{row['value']:.0f}" if counts else f"{row['value']:.4g}"
         table.add_row(row["metric"], value, row["extractor"], str(row["samples"]), row["reference"], row["resize"])
     # Piped into a file or a log, rich would wrap at 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=200)

@@ -61,10 +61,20 @@ def test_is_is_one_for_one_class_and_the_class_count_for_confident_uniform_class
 
 def test_class_coverage_counts_classes_and_measures_kl_to_the_real_histogram() -> None:
     logits = torch.nn.functional.one_hot(torch.arange(300) % 3, 10).double()  # classes 0, 1, 2 only
-    covered, kl = class_coverage(logits, torch.full((10,), 100), min_share=0.1)
-    assert covered == 3 and kl == pytest.approx(math.log(10 / 3))
+    covered, balanced, kl = class_coverage(logits, torch.full((10,), 100), min_share=0.1)
+    assert covered == balanced == 3 and kl == pytest.approx(math.log(10 / 3))
     all_classes = torch.nn.functional.one_hot(torch.arange(1000) % 10, 10).double()
-    assert class_coverage(all_classes, torch.full((10,), 7), min_share=0.1) == (10, pytest.approx(0.0, abs=1e-12))
+    assert class_coverage(all_classes, torch.full((10,), 7), min_share=0.1) == (10, 10,
+                                                                               pytest.approx(0.0, abs=1e-12))
+
+
+def test_a_class_at_a_fifth_of_its_share_is_covered_but_not_balanced() -> None:
+    # Real: 10 equal classes. Samples: class 0 at 2% (a fifth of its 10%), class 1 at 6%, the rest share 92%.
+    counts = torch.tensor([20, 60] + [115] * 8)
+    logits = torch.nn.functional.one_hot(torch.arange(10).repeat_interleave(counts), 10).double()
+    covered, balanced, _ = class_coverage(logits, torch.full((10,), 50), min_share=0.1, balanced_share=0.5)
+    assert (covered, balanced) == (10, 9)
+    assert class_coverage(logits, torch.full((10,), 50), min_share=0.1, balanced_share=0.7)[1] == 8
 
 
 class MeanPoolExtractor(FeatureExtractor):
@@ -97,7 +107,8 @@ def test_images_through_an_extractor_get_domain_names_and_sensible_values() -> N
     brighter = evaluator.score_images([uint8_images(400, 1, brightness=40)])
     assert list(same) == MetricSettings().names() == [
         "fid_domain", "kid_domain", "kid_domain_std", "is_domain", "is_domain_std", "classes_covered_domain",
-        "class_kl_domain", "precision_domain", "recall_domain", "density_domain", "coverage_domain"]
+        "classes_balanced_domain", "class_kl_domain", "precision_domain", "recall_domain", "density_domain",
+        "coverage_domain"]
     assert same["fid_domain"] < 0.1 * brighter["fid_domain"]
     assert same["kid_domain"] < 0.1 * brighter["kid_domain"]
     assert same["coverage_domain"] > 0.8 > 0.2 > brighter["coverage_domain"]

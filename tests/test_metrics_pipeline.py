@@ -93,7 +93,8 @@ def test_evaluate_prints_and_writes_domain_metrics_and_reuses_the_cache(measured
     assert written == report and report["generator"] == "EMA"
     names = [row["metric"] for row in written["rows"]]
     assert names == ["fid_domain", "kid_domain", "kid_domain_std", "is_domain", "is_domain_std",
-                     "classes_covered_domain", "class_kl_domain", "precision_domain", "recall_domain",
+                     "classes_covered_domain", "classes_balanced_domain", "class_kl_domain", "precision_domain",
+                     "recall_domain",
                      "density_domain", "coverage_domain"]
     rows = {row["metric"]: row for row in written["rows"]}
     assert all(row["samples"] == 40 for row in written["rows"])

@@ -90,8 +90,10 @@ class Evaluator:
         if "is" in s.metrics:
             values[f"is{suffix}"], values[f"is{suffix}_std"] = inception_score(logits, s.is_splits, s.seed)
         if "coverage" in s.metrics:
-            covered, kl = class_coverage(logits, ref.class_histogram, s.coverage_min_share)
-            values[f"classes_covered{suffix}"], values[f"class_kl{suffix}"] = float(covered), kl
+            covered, balanced, kl = class_coverage(logits, ref.class_histogram, s.coverage_min_share,
+                                                   s.balanced_min_share)
+            values |= {f"classes_covered{suffix}": float(covered), f"classes_balanced{suffix}": float(balanced),
+                       f"class_kl{suffix}": kl}
         if "prdc" in s.metrics:  # equal-sized sets, as the papers compare them: the first samples, the first real rows
             paired = min(len(features), len(ref.features))
             found = prdc(ref.features[:paired].to(self.device), features[:paired].to(self.device),

@@ -64,16 +64,19 @@ def inception_score(logits: torch.Tensor, splits: int, seed: int) -> tuple[float
     return float(mean), float(std)
 
 
-def class_coverage(logits: torch.Tensor, real_histogram: torch.Tensor, min_share: float) -> tuple[int, float]:
-    """(classes covered, KL(p_samples || p_real) in nats) over predicted labels.
+def class_coverage(logits: torch.Tensor, real_histogram: torch.Tensor, min_share: float,
+                   balanced_share: float = 0.5) -> tuple[int, int, float]:
+    """(classes covered, classes balanced, KL(p_samples || p_real) in nats) over predicted labels.
 
     A class is covered when the samples put at least `min_share` of its real share on it (0.1: a tenth of the
-    real frequency). KL(samples || real) grows when samples pile onto few classes; classes the real data lacks
-    are smoothed by 1e-6."""
+    real frequency), balanced at `balanced_share` of it (0.5: half; a tenth still counts a badly
+    under-represented class). KL(samples || real) grows when samples pile onto few classes; classes the real
+    data lacks are smoothed by 1e-6."""
     p_fake = torch.bincount(logits.argmax(dim=1), minlength=logits.shape[1]).double()
     p_fake /= p_fake.sum()
     p_real = real_histogram.double() / real_histogram.sum()
-    covered = int(((p_real > 0) & (p_fake >= min_share * p_real)).sum())
+    covered, balanced = (int(((p_real > 0) & (p_fake >= share * p_real)).sum()) for share in (min_share,
+                                                                                               balanced_share))
     nonzero = p_fake > 0
     kl = (p_fake[nonzero] * (p_fake[nonzero] / p_real[nonzero].clamp_min(1e-6)).log()).sum()
-    return covered, float(kl)
+    return covered, balanced, float(kl)

@@ -26,6 +26,7 @@ class MetricSettings:
     precision_recall_k: int = 3
     density_coverage_k: int = 5
     coverage_min_share: float = 0.1
+    balanced_min_share: float = 0.5
     inception_weights: str | None = None
     seed: int = 0
     every_n_batches: int = 0
@@ -65,7 +66,7 @@ class MetricSettings:
             "fid": [f"fid{s}"],
             "kid": [f"kid{s}", f"kid{s}_std"],
             "is": [f"is{s}", f"is{s}_std"],
-            "coverage": [f"classes_covered{s}", f"class_kl{s}"],
+            "coverage": [f"classes_covered{s}", f"classes_balanced{s}", f"class_kl{s}"],
             "prdc": [f"precision{s}", f"recall{s}", f"density{s}", f"coverage{s}"],
         }
         return {metric: per_metric[metric] for metric in self.metrics}

@@ -12,6 +12,8 @@ CASES = {
     # fresh noise per step, a penalty with a double backward, augmentation, a schedule whose rates are logged
     "wgan-gp": ["model=dcgan28", "loss=wgan", "regularizer=gp", "model.n_critic=2", "augment=diffaugment",
                 "scheduler=linear_decay", "model.discriminator.batch_norm=false"],
+    # ADA: p adjusted on the device from D's real logits every 2 D steps, and logged
+    "ada": ["model=dcgan28", "augment=ada", "augment.interval=2"],
 }
 
 

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from src.gan import losses
+from src.gan.ada import AdaptiveAugment
 from src.gan.augment import DiffAugment, NoAugment
 from src.gan.regularizers import R1, GradientPenalty, NoPenalty
 from src.networks.spectral_norm import LAYERS, apply_spectral_norm
@@ -69,7 +70,7 @@ def test_losses_are_fp32_and_finite_under_autocast(loss: losses.Loss) -> None:
 @pytest.mark.parametrize(("group", "targets"), [
     ("loss", {"bce": losses.BCE, "hinge": losses.Hinge, "lsgan": losses.LSGAN, "wgan": losses.Wasserstein}),
     ("regularizer", {"none": NoPenalty, "gp": GradientPenalty, "r1": R1}),
-    ("augment", {"none": NoAugment, "diffaugment": DiffAugment}),
+    ("augment", {"none": NoAugment, "diffaugment": DiffAugment, "ada": AdaptiveAugment}),
 ])
 def test_every_config_instantiates(group: str, targets: dict[str, type]) -> None:
     assert group_options(group) == sorted(targets)

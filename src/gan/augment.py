@@ -69,19 +69,45 @@ TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "cutout": cutout,
 }
 
+# The GAN module keeps its augmentation as the attribute `augment`: the state of one that has any (src/gan/ada.py's
+# p) is saved under these state_dict keys.
+STATE_PREFIX = "augment."
 
-class DiffAugment:
+
+class Augment:
+    """What the training step asks of an augmentation: call it on a batch of images (real or fake, in D's and G's
+    steps); `observe` gets D's raw logits on the augmented real images after each D step (an adaptive augmentation
+    steers by them, src/gan/ada.py); `logged` gives extra values to log with the batch's losses, as device tensors.
+    Neither may read from the device or branch on tensor values: the step may be replayed as a CUDA graph."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def observe(self, real_logits: torch.Tensor) -> None:
+        """Nothing to learn from D's outputs."""
+
+    def logged(self) -> dict[str, torch.Tensor]:
+        return {}
+
+
+def parse_policy(policy: str | Sequence[str]) -> tuple[str, ...]:
+    """("color", "translation", ...) from "color,translation" or a list; unknown names are one line."""
+    names = policy.split(",") if isinstance(policy, str) else list(policy)
+    parsed = tuple(name.strip() for name in names if name.strip())
+    unknown = [name for name in parsed if name not in TRANSFORMS]
+    if unknown:
+        raise UserError(
+            f"augment.policy: unknown transform {', '.join(unknown)}; use a comma-separated list of "
+            f"{', '.join(TRANSFORMS)}"
+        )
+    return parsed
+
+
+class DiffAugment(Augment):
     """The transforms named in `policy` ("color,translation,cutout" or a list), applied in that order."""
 
     def __init__(self, policy: str | Sequence[str] = "color,translation,cutout") -> None:
-        names = policy.split(",") if isinstance(policy, str) else list(policy)
-        self.policy = tuple(name.strip() for name in names if name.strip())
-        unknown = [name for name in self.policy if name not in TRANSFORMS]
-        if unknown:
-            raise UserError(
-                f"augment.policy: unknown transform {', '.join(unknown)}; use a comma-separated list of "
-                f"{', '.join(TRANSFORMS)}"
-            )
+        self.policy = parse_policy(policy)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         for name in self.policy:
@@ -92,7 +118,7 @@ class DiffAugment:
         return f"DiffAugment(policy={','.join(self.policy)!r})"
 
 
-class NoAugment:
+class NoAugment(Augment):
     """The identity: D sees the images as they are."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,3 +126,21 @@ class NoAugment:
 
     def __repr__(self) -> str:
         return "NoAugment()"
+
+
+def fit_state(state: dict[str, torch.Tensor], augment: object, trained_with: str) -> str | None:
+    """Make a checkpoint's state dict fit the configured augmentation, in place: one without augmentation state gets
+    the augmentation's fresh state, one with state the configured augmentation has no use for loses it. Returns a
+    note saying which, or None when the checkpoint fits already."""
+    own = ({STATE_PREFIX + k: v.detach().clone() for k, v in augment.state_dict().items()}
+           if isinstance(augment, torch.nn.Module) else {})
+    saved = [k for k in state if k.startswith(STATE_PREFIX)]
+    if own and not saved:
+        state.update(own)
+        return f"note: the checkpoint was trained with {trained_with}, so {augment!r} starts from its initial state"
+    if saved and not own:
+        for key in saved:
+            del state[key]
+        return (f"note: the checkpoint's augmentation state (it was trained with {trained_with}) is dropped: "
+                f"{augment!r} keeps none")
+    return None

@@ -14,7 +14,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from src.gan.augment import NoAugment
+from src.gan.augment import STATE_PREFIX as AUGMENT_PREFIX
+from src.gan.augment import Augment, NoAugment, fit_state
 from src.gan.cuda_graph import CapturedStep, why_not_captured
 from src.gan.ema import (
     EMA,
@@ -65,8 +66,9 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]  # (optim
 class GAN(L.LightningModule):
     """Provides what the callbacks read (src/gan/contract.py)."""
 
-    # Checkpoints with or without the EMA copy of G both load (on_load_checkpoint fills or drops these keys).
-    optional_state_prefixes = (STATE_PREFIX,)
+    # Checkpoints with or without the EMA copy of G, or an augmentation's state (ADA's p), load (on_load_checkpoint
+    # fills or drops these keys).
+    optional_state_prefixes = (STATE_PREFIX, AUGMENT_PREFIX)
 
     def __init__(
         self,
@@ -77,7 +79,7 @@ class GAN(L.LightningModule):
         channels: int,
         loss: Loss | None = None,
         regularizer: Regularizer | None = None,
-        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        augment: Augment | None = None,
         optimizer_g: OptimizerFactory | None = None,
         optimizer_d: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
@@ -305,6 +307,7 @@ class GAN(L.LightningModule):
                 d_loss = self.loss.discriminator(real_logits, fake_logits)
                 penalty = self.regularizer(critic, seen_real, seen_fake) if penalty_due else None
                 self.updates.step(opt_d, d_loss if penalty is None else d_loss + penalty, self.discriminator)
+            self.augment.observe(real_logits)  # an adaptive augmentation (ADA) steers by D's verdict on reals
         with self.updates.training(opt_g, self.generator):
             if not reuse:
                 fake, fake_labels = self._generate(real)
@@ -333,7 +336,8 @@ class GAN(L.LightningModule):
 
     def _batch_values(self, g_loss: torch.Tensor, d_loss: torch.Tensor, real_logits: torch.Tensor,
                       fake_logits: torch.Tensor, penalty: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """The losses, D's raw logits for every loss, its probabilities where they mean one."""
+        """The losses, D's raw logits for every loss, its probabilities where they mean one, and what the augmentation
+        logs (ADA's p)."""
         values = {"loss/g": g_loss.detach(), "loss/d": d_loss.detach(), "D/real": real_logits.detach().mean(),
                   "D/fake": fake_logits.detach().mean()}
         if self.loss.logits_are_probabilities:
@@ -341,7 +345,7 @@ class GAN(L.LightningModule):
                        "D(G(z))": torch.sigmoid(fake_logits.detach()).mean()}
         if penalty is not None and not isinstance(self.regularizer, NoPenalty):
             values[f"loss/{self.regularizer.name}"] = penalty.detach()
-        return values
+        return values | self.augment.logged()
 
     def _log_batch(self, values: dict[str, torch.Tensor]) -> None:
         """Every value is logged as its mean over the batches since the last log (trainer.log_every_n_steps): the
@@ -377,7 +381,9 @@ class GAN(L.LightningModule):
                 checkpoint["state_dict"][WEIGHTS_PREFIX + name] = buffer.detach().clone()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator."""
+        """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator. Checkpoints
+        without the configured augmentation's state (ADA's p) resume with its initial state; state the configured
+        augmentation has no use for is dropped."""
         if LOGGED_SUMS_KEY in checkpoint:
             self._logged.load_state_dict(checkpoint[LOGGED_SUMS_KEY])
         state = checkpoint["state_dict"]
@@ -388,6 +394,9 @@ class GAN(L.LightningModule):
             rank_zero_info("note: the checkpoint has an EMA generator and model.ema_decay is null, so it is dropped; "
                            "resume with model.ema_decay=<its decay, e.g. 0.999> to keep it")
             drop_ema(state)
+        note = fit_state(state, self.augment, checkpoint.get("hyper_parameters", {}).get("augment", "another augment"))
+        if note:
+            rank_zero_info(note)
 
     def configure_optimizers(self):
         graph_safe = {"capturable": True} if getattr(self, "captured", False) else {}  # Adam's step count on the GPU

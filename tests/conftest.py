@@ -32,6 +32,13 @@ TEST_DATA: dict[str, tuple[Callable[[Path], object], list[str]]] = {
 }
 
 
+def small_widths(model: str) -> list[str]:
+    """Overrides that keep a CPU test of `model=<model>` fast: the resnet models' published widths (G 256, D 128
+    channels at every resolution for resnet32) make a 2-batch run take seconds; the other designs are small already.
+    tests/test_resnet.py checks the published widths themselves."""
+    return ["model.generator.width=8", "model.discriminator.width=8"] if model.startswith("resnet") else []
+
+
 def data_overrides(data: str, data_dir: Path) -> list[str]:
     """The overrides that point `data=<data>` at the files the data_dir fixture wrote for it."""
     if data not in TEST_DATA:

@@ -83,7 +83,7 @@ def test_an_added_key_that_is_a_near_miss_is_refused_with_the_right_name(tmp_pat
     ("src.generate", ["ckpt_path=x", "nsamples=5"], "Error: nsamples is not a setting: did you mean num_samples? "
                                                    "(num_samples=...)"),
     ("src.train", ["model=dcgam"], "Error: model=dcgam is not an option: did you mean model=dcgan? "
-                                   "(model: conv_gan, dcgan, dcgan28, dcgan64, mlp_gan)"),
+                                   "(model: conv_gan, dcgan, dcgan28, dcgan64, mlp_gan, resnet32, resnet48, resnet64)"),
     ("src.train", ["loss=xyz"], "Error: loss=xyz is not an option (loss: bce, hinge, lsgan, wgan)"),
 ])
 def test_a_key_that_does_not_exist_is_one_line_naming_the_nearest(module: str, args: list[str], expected: str,

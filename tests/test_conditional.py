@@ -15,11 +15,11 @@ from src.networks.conditional import ClassBatchNorm, ConditionalGenerator, Proje
 from src.run.cli import instantiate
 from src.run.compose import compose_config, group_options
 from src.run.errors import UserError
-from tests.conftest import TEST_DATA, data_overrides, run_cli
+from tests.conftest import TEST_DATA, data_overrides, run_cli, small_widths
 
 
 def conditional_gan(model: str, *overrides: str):
-    cfg = compose_config("train", [f"model={model}", "model.conditional=true", *overrides])
+    cfg = compose_config("train", [f"model={model}", "model.conditional=true", *small_widths(model), *overrides])
     return instantiate(cfg.model).eval()
 
 

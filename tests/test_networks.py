@@ -7,13 +7,14 @@ import torch
 from src.run.cli import instantiate
 from src.run.compose import compose_config, group_options
 from src.run.errors import UserError
+from tests.conftest import small_widths
 
 
 # Every config in conf/model/ with every one in conf/data/: the shapes come from the composed config.
 @pytest.mark.parametrize("data", group_options("data"))
 @pytest.mark.parametrize("model", group_options("model"))
 def test_generator_and_discriminator_shapes(model: str, data: str) -> None:
-    cfg = compose_config("train", [f"model={model}", f"data={data}"])
+    cfg = compose_config("train", [f"model={model}", f"data={data}", *small_widths(model)])
     size, channels = cfg.model.image_size, cfg.data.channels
     assert channels in (1, 3) and size > 0
     assert (cfg.model.channels, cfg.data.image_size) == (channels, size)  # the model follows the data, and back
@@ -26,9 +27,10 @@ def test_generator_and_discriminator_shapes(model: str, data: str) -> None:
     assert images.shape == (3, channels, size, size)
     assert images.abs().max() <= 1.0  # Tanh output
     assert logits.shape == (3,)
-    # Logits, not probabilities: with the last layer's bias pushed to 3 the output goes past 1.
+    # Logits, not probabilities: with the last layer's output pushed to 3 (weight 0, bias 3) the output goes past 1.
     last = [m for m in discriminator.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
     with torch.no_grad():
+        last.weight.zero_()
         last.bias.fill_(3.0)
         assert discriminator(images).min() > 1.0
 

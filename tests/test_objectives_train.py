@@ -12,7 +12,7 @@ from src.run.cli import instantiate
 from src.run.compose import compose_config, group_options
 from src.run.errors import UserError
 from src.train import train
-from tests.conftest import run_cli
+from tests.conftest import run_cli, small_widths
 
 
 def scalar_tags(run: Path) -> set[str]:
@@ -43,7 +43,8 @@ def test_every_penalty_trains_and_is_logged_when_due(train_cfg, regularizer: str
 
 @pytest.mark.parametrize("model", group_options("model"))
 def test_spectral_norm_and_diffaugment_train_every_model(train_cfg, model: str) -> None:
-    cfg = train_cfg(f"model={model}", "model.spectral_norm=true", "augment=diffaugment", "~logger", "~callbacks")
+    cfg = train_cfg(f"model={model}", *small_widths(model), "model.spectral_norm=true", "augment=diffaugment",
+                    "~logger", "~callbacks")
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["loss/d"]))
     (ckpt,) = (Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt")

@@ -14,6 +14,7 @@ from src.data.synthetic import write_mnist
 from src.generate import generate
 from src.run.compose import compose_config, group_options
 from src.train import train
+from tests.conftest import small_widths
 
 
 class WeightsAtStartAndEnd(L.Callback):
@@ -34,7 +35,8 @@ class WeightsAtStartAndEnd(L.Callback):
 @pytest.mark.parametrize("model", group_options("model"))
 @pytest.mark.filterwarnings("ignore:skipping 1 of")  # the image folder's corrupt file
 def test_every_model_trains_on_every_dataset(train_cfg, model: str, data: str) -> None:
-    cfg = train_cfg(f"model={model}", f"data={data}", "~logger", "~callbacks", "trainer.enable_progress_bar=false")
+    cfg = train_cfg(f"model={model}", f"data={data}", *small_widths(model), "~logger", "~callbacks",
+                    "trainer.enable_progress_bar=false")
     with open_dict(cfg):
         cfg.callbacks = {"weights": {"_target_": f"{__name__}.WeightsAtStartAndEnd"}}
     WeightsAtStartAndEnd.taken.clear()

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema bench-quality bench-gpu gpu-wheels data-fashion clean
+.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-gpu gpu-wheels data-fashion clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -46,6 +46,12 @@ bench-ema: install  ## raw G vs the EMA (G's or its own BatchNorm statistics) of
 
 bench-quality: install  ## domain FID/KID + class coverage per GAN objective at one budget -> benchmarks/quality.md (~40 min); needs make data-fashion or ARGS="--skip-folder"
 	$(PY) -m benchmarks.bench_quality $(ARGS)
+
+bench-default: install  ## the default run chosen by measurement: candidates x 2 seeds at make train's wall budget -> benchmarks/quality.md (~90 min); flags via ARGS="--help"
+	$(PY) -m benchmarks.bench_default $(ARGS)
+
+bench-backbones: install  ## ResNets vs DCGANs on MNIST, Fashion-MNIST and a 3,000-image folder at equal wall budgets -> benchmarks/quality.md (~60 min); needs make data-fashion
+	$(PY) -m benchmarks.bench_backbones $(ARGS)
 
 bench-gpu: install  ## on a CUDA GPU: project eager/captured vs the plain loop, start-up, compile check, 10k-sample evaluation -> benchmarks/gpu.md (<8 min)
 	$(PY) -m benchmarks.bench_gpu $(ARGS)

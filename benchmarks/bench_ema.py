@@ -6,13 +6,13 @@ Run: python -m benchmarks.bench_ema --run outputs/<date>/<time> [--samples 10000
 import argparse
 import copy
 import datetime
-import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from benchmarks.bench_data import cpu_model
+from benchmarks.sections import write_section
 from src.metrics.evaluator import build_evaluator
 from src.run.checkpoints import load_run_config
 from src.run.cli import instantiate
@@ -63,11 +63,7 @@ def main() -> None:
         "",
     ]
     section = "\n".join(lines)
-    out = Path(args.out)
-    text = out.read_text() if out.is_file() else ""
-    text = (re.sub(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", section.rstrip("\n") + "\n", text, flags=re.S)
-            if SECTION in text else text.rstrip("\n") + ("\n\n" if text else "") + section)
-    out.write_text(text)
+    write_section(Path(args.out), SECTION, section)
     print(section)
 
 

@@ -14,7 +14,6 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,14 @@ import torch
 
 from benchmarks.bench_data import cpu_model
 from benchmarks.bench_default import probe
-from benchmarks.bench_quality import FASHION_SOURCE, Result, ensure_classifier, train_and_evaluate, write_fashion_folder
+from benchmarks.bench_quality import (
+    FASHION_SOURCE,
+    Result,
+    ensure_classifier,
+    folder_classifier,
+    train_and_evaluate,
+    write_fashion_folder,
+)
 from benchmarks.sections import write_section
 from src.metrics.classifier import classifier_path
 
@@ -61,11 +67,7 @@ def datasets(names: list[str], work: Path, folder_images: int) -> dict[str, tupl
             images = work / "fashion_folder" / "images"
             if not images.is_dir():
                 write_fashion_folder(images, folder_images)
-            # data=folder has no test split for src.train_classifier: the folder is scored by the Fashion-MNIST
-            # classifier (its images are Fashion-MNIST's own), copied where src.evaluate looks for the folder's.
-            target = classifier_path(images, "image folder", IMAGE_SIZE, 1)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(fashion, target)
+            folder_classifier(images, logs, "dcgan", IMAGE_SIZE)  # Fashion-MNIST's: the images are its own
             found["folder"] = (f"{folder_images:,}-image folder",
                                ["data=folder", f"data.path={images}", "data.channels=1"])
     return found
@@ -77,6 +79,8 @@ def section(args: argparse.Namespace, plan: dict[str, tuple[int, float]], data: 
     lines = [
         SECTION, "",
         f"- command: `make bench-backbones ARGS=\"{' '.join(sys.argv[1:])}\"`; this invocation took {minutes:.0f} min",
+        *(["- runs kept from earlier invocations (`--reuse`): the time above is this invocation's only"]
+          if any(r.reused for _, _, r in results) else []),
         f"- machine: {cores} CPU cores, {cpu_model()}, CPU only; torch {torch.__version__}, lightning "
         f"{lightning.__version__}; date {datetime.date.today().isoformat()}",
         f"- budget: the training time of {args.budget} dcgan batches of 64 (half of today's `make train`) for every "

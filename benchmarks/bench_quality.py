@@ -30,6 +30,7 @@ from PIL import Image
 
 from benchmarks.bench_data import cpu_model
 from benchmarks.bench_ema import SECTION as EMA_SECTION
+from src.data.folder import store_dir
 from src.metrics.classifier import classifier_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +105,14 @@ def ensure_classifier(overrides: list[str], path: Path, logs: Path) -> None:
     print(f"  {last_line(log)} ({seconds:.0f} s)", flush=True)
 
 
+def trained_by(run_dir: Path, overrides: list[str]) -> bool:
+    """Whether run_dir is a finished src.train run of exactly these overrides (Hydra records them)."""
+    recorded = run_dir / ".hydra" / "overrides.yaml"
+    if not (run_dir / "generator.pt").is_file() or not recorded.is_file():
+        return False
+    return [line.removeprefix("- ").strip() for line in recorded.read_text().splitlines()] == overrides
+
+
 def train_and_evaluate(result: Result, run_dir: Path, samples: int, reuse: bool) -> Result:
     saved = run_dir.parent / f"{run_dir.name}.result.json"
     if reuse and saved.is_file():
@@ -114,14 +123,18 @@ def train_and_evaluate(result: Result, run_dir: Path, samples: int, reuse: bool)
             return old
     saved.unlink(missing_ok=True)
     result.samples = samples
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # a rerun starts afresh (src.train refuses nothing here, but old files would mix)
-    train_cmd = [PY, "-m", "src.train", *result.overrides, f"hydra.run.dir={run_dir}"]
     result.command = "python -m src.train " + " ".join(result.overrides)
-    print(f"[{result.model}] {result.label}: {result.command}", flush=True)
-    log = run_dir.parent / f"{run_dir.name}.train.log"
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    code, result.train_seconds, result.train_load = run(train_cmd, log)
+    if reuse and trained_by(run_dir, result.overrides):  # only its evaluation is missing (it failed before)
+        print(f"[{result.model}] {result.label}: evaluating the finished run {run_dir}", flush=True)
+        result.reused, code = True, 0
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # a rerun starts afresh (src.train refuses nothing here, but old files would mix)
+        train_cmd = [PY, "-m", "src.train", *result.overrides, f"hydra.run.dir={run_dir}"]
+        print(f"[{result.model}] {result.label}: {result.command}", flush=True)
+        log = run_dir.parent / f"{run_dir.name}.train.log"
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        code, result.train_seconds, result.train_load = run(train_cmd, log)
     if code != 0 or not (run_dir / "generator.pt").is_file():
         result.status = f"training failed: {last_line(log)}"
         print(f"  {result.status} (log: {log})", flush=True)
@@ -168,15 +181,15 @@ def write_fashion_folder(root: Path, count: int) -> dict[str, int]:
     return dict(sorted(per_class.items()))
 
 
-def folder_classifier(images: Path, logs: Path) -> Path:
-    """src.train_classifier cannot train on data=folder (an image folder has no test split, and the classifier
-    reports test accuracy), so the folder's domain classifier is the Fashion-MNIST one at the same size, trained by
-    src.train_classifier data=fashion_mnist on all 60,000 training images and copied where src.evaluate looks for
-    the folder's (<data.path>/classifiers/imagefolder_28_1.pt). The folder holds Fashion-MNIST's own pixels at
-    their native 28x28, so the classifier sees exactly the images it was trained on."""
-    source = classifier_path(ROOT / "data", "Fashion-MNIST", 28, 1)
-    ensure_classifier(["data=fashion_mnist", f"model={FOLDER_MODEL}"], source, logs)
-    target = classifier_path(images, "image folder", 28, 1)
+def folder_classifier(images: Path, logs: Path, model: str = FOLDER_MODEL, size: int = 28) -> Path:
+    """The folder's domain classifier is the Fashion-MNIST one at the same size (src.train_classifier
+    data=fashion_mnist, all 60,000 training images), copied where src.evaluate looks for the folder's
+    (data/image_folders/<folder>-<hash>/classifiers/imagefolder_<size>_1.pt, src/data/folder.py): the folder holds
+    Fashion-MNIST's own pixels, so the classifier sees the kind of images it was trained on, and every folder row is
+    scored by the same classifier."""
+    source = classifier_path(ROOT / "data", "Fashion-MNIST", size, 1)
+    ensure_classifier(["data=fashion_mnist", f"model={model}"], source, logs)
+    target = classifier_path(Path(store_dir(str(ROOT / "data"), str(images))), "image folder", size, 1)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return target

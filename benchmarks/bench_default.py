@@ -43,6 +43,7 @@ CANDIDATES: dict[str, tuple[str, list[str]]] = {
     "hinge_sn": ("hinge + SN (D without BatchNorm)",
                  ["loss=hinge", "model.spectral_norm=true", "model.discriminator.batch_norm=false"]),
     "ttur": ("TTUR (lr_g 1e-4, lr_d 4e-4)", ["model.lr_g=1e-4", "model.lr_d=4e-4"]),
+    "fast_g": ("G's lr doubled (lr_g 4e-4)", ["model.lr_g=4e-4"]),
     "batch128": ("batch 128", ["data.batch_size=128"]),
     "ema": ("+ EMA 0.999", ["model.ema_decay=0.999"]),
     "diffaugment_ema": ("+ DiffAugment + EMA 0.999", ["augment=diffaugment", "model.ema_decay=0.999"]),

@@ -6,8 +6,8 @@ probe of each (the CPU time of a one-thread run of `--probe` + 10 batches minus 
 back to back, the median of `--probe-reps` rounds) gives its cost per batch, and its budget is the default's batches
 times the default's cost per batch over its own (rounded to 50). CPU time rather than wall time, so that other jobs
 on the cores don't skew the ratios. Budgets are in batches, so the scored runs themselves can share the cores
-(`--jobs`) without changing what they compute. Each candidate trains with two seeds; each run is scored by `python
--m src.evaluate ckpt_path=<run> num_samples=10000` (domain metrics; the EMA generator where the run has one).
+(`--jobs`) without changing what they compute. Each candidate trains with two seeds; each run is scored by
+`python -m src.evaluate ckpt_path=<run> num_samples=10000` (domain metrics; the EMA generator where the run has one).
 Run: python -m benchmarks.bench_default [--candidates default,diffaugment] [--seeds 42,43] [--jobs 2] [--reuse]
 """
 
@@ -50,7 +50,7 @@ CANDIDATES: dict[str, tuple[str, list[str]]] = {
     "diffaugment_ttur": ("+ DiffAugment, TTUR", ["augment=diffaugment", "model.lr_g=1e-4", "model.lr_d=4e-4"]),
     "ada_ema": ("+ ADA + EMA 0.999", ["augment=ada", "model.ema_decay=0.999"]),
 }
-FIRST_ROUND = ("default", "diffaugment", "ada", "hinge_sn", "ttur", "batch128", "ema")
+FIRST_ROUND = ("default", "diffaugment", "ada", "hinge_sn", "ttur", "fast_g", "batch128", "ema")
 SHOWN = (("fid_domain", ".2f"), ("kid_domain", ".3f"), ("classes_balanced_domain", ".0f"),
          ("classes_covered_domain", ".0f"), ("class_kl_domain", ".3f"), ("precision_domain", ".3f"),
          ("recall_domain", ".3f"))

@@ -36,9 +36,10 @@ def test_an_old_run_resumes_with_its_own_overrides(old_run: Path, tmp_path: Path
     result = run_cli("src.train", f"resume={old_run}", "max_batches=5", f"paths.data_dir={data_dir}",
                      "trainer.enable_progress_bar=false", "~callbacks.progress_bar", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    # The EMA was on by default when it was made and is off now: the run keeps what it was trained with.
-    assert "[resume] keeping what this run was trained with where today's defaults differ: model.ema_decay=0.999" \
-        in result.stdout
+    # The EMA was on by default when it was made and is off now, and dcgan's lr_g was 2e-4: the run keeps what it was
+    # trained with.
+    assert ("[resume] keeping what this run was trained with where today's defaults differ: model.lr_g=0.0002, "
+            "model.ema_decay=0.999") in result.stdout
 
     ckpt = torch.load(old_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 10 and int(ckpt["state_dict"]["ema.num_updates"]) == 5  # 5 batches, 2 steps each

@@ -13,11 +13,11 @@ from torch import nn
 
 from benchmarks.bench_data import cpu_model
 from benchmarks.sections import write_section
+from src.core.instantiate import instantiate
+from src.core.layout import RunFolder
 from src.metrics.evaluator import build_evaluator
 from src.run.checkpoints import load_run_config
-from src.run.cli import instantiate
 from src.run.compose import compose_config
-from src.run.layout import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## EMA or raw generator"

@@ -15,10 +15,10 @@ import torch
 from omegaconf import OmegaConf
 
 from benchmarks.bench_data import cpu_model
+from src.core.instantiate import instantiate
 from src.evaluate import evaluate
 from src.metrics.extractors import load_extractor
 from src.metrics.reference import reference_path
-from src.run.cli import instantiate
 from src.run.compose import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]

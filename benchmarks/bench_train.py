@@ -33,7 +33,7 @@ import lightning as L
 import torch
 
 from benchmarks.bench_data import cpu_model
-from src.run.host_memory import MMAP_THRESHOLD, TRIM_THRESHOLD
+from src.core.host_memory import MMAP_THRESHOLD, TRIM_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[1]
 # (long, short) batch budgets per model: 300 timed batches where a batch is quick, fewer where it is slow on a CPU.
@@ -48,7 +48,7 @@ LEVERS = {
     "torch.compile (model.compile=true)": ["model.compile=true"],
     "glibc's adaptive malloc thresholds": ["keep_freed_memory=false"],
 }
-# The baseline given the project's one process-level setting (src/run/host_memory.py) from outside, as a user would.
+# The baseline given the project's one process-level setting (src/core/host_memory.py) from outside, as a user would.
 FIXED_MALLOC = {"GLIBC_TUNABLES": f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:"
                                   f"glibc.malloc.trim_threshold={TRIM_THRESHOLD}"}
 EXAMPLES_JOB = ["model=dcgan64", "model.generator.width=64"]

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import torch
 from torchvision.datasets import MNIST
 
+from src.core.instantiate import instantiate
 from src.data.batch_transform import BatchTransform
-from src.run.cli import instantiate
 from src.run.compose import compose_config
 
 GRAPH_WARMUP = 3  # eager batches on a side stream before capture: cuDNN picks kernels, Adam creates its state

@@ -18,15 +18,16 @@ from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
+from src.core.atomic_io import atomic_write
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.data.folder import store_dir as folder_store
 from src.metrics.evaluator import Evaluator, build_evaluator
 from src.metrics.samples_file import channels_first, read_samples, sample_labels
 from src.metrics.settings import MetricSettings
-from src.run.atomic_io import atomic_write
 from src.run.checkpoints import load_generator
-from src.run.cli import instantiate, pick_device, refuse_unknown_keys, run_cli
+from src.run.cli import pick_device, refuse_unknown_keys, run_cli
 from src.run.compose import group_options
-from src.run.errors import UserError
 
 log = logging.getLogger(__name__)
 

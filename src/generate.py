@@ -21,12 +21,12 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
+from src.core.checks import require_positive, require_writable
+from src.core.errors import UserError
 from src.gan.sampling import grid, images_in_batches, latents, pixels, save_gif, save_grid, slerp
 from src.networks.conditional import ConditionalGenerator
 from src.run.checkpoints import load_generator
-from src.run.checks import require_positive, require_writable
 from src.run.cli import pick_device, refuse_unknown_keys, run_cli
-from src.run.errors import UserError
 
 log = logging.getLogger(__name__)
 

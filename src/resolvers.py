@@ -1,4 +1,4 @@
-"""Every OmegaConf resolver the configs use (`${batches_to_steps:...}`, `${run_path:...}`, ...), registered by
+"""Every OmegaConf resolver the configs use (`${batch_limit:...}`, `${run_path:...}`, ...), registered by
 `register()`.
 
 It imports nothing heavy: `--help`, `--cfg job` and a refused typo compose the config without torch or Lightning.
@@ -6,15 +6,13 @@ A resolver whose work needs them imports its module when it is called."""
 
 from omegaconf import OmegaConf
 
-from src.run.layout import run_name_suffix, run_path
+from src.core.layout import run_name_suffix, run_path
 from src.run.resume import hydra_subdir, run_dir
 
 
-def batches_to_steps(batches: int | None, n_critic: int) -> int:
-    """Lightning's global_step counts every optimizer step: n_critic D steps + 1 G step per batch."""
-    if batches is None or int(batches) < 0:
-        return -1
-    return int(batches) * (int(n_critic) + 1)
+def batch_limit(batches: int | None) -> int:
+    """max_batches as Lightning's max_steps (its counter counts batches, src/core/loop.py); -1: no limit."""
+    return -1 if batches is None or int(batches) < 0 else int(batches)
 
 
 def epoch_limit(batches: int | None, epochs: int) -> int:
@@ -51,7 +49,7 @@ def folder_store(data_dir: str, path: str) -> str:
 
 
 RESOLVERS = {
-    "batches_to_steps": batches_to_steps,
+    "batch_limit": batch_limit,
     "epoch_limit": epoch_limit,
     "minutes_to_max_time": minutes_to_max_time,
     "generator_input": generator_input,

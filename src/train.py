@@ -8,9 +8,10 @@ import time
 import hydra
 from omegaconf import DictConfig
 
-from src.run.cli import JobFailed, instantiate, pause_gc, refuse_unknown_keys, run_cli, save_config
-from src.run.host_memory import keep_freed_memory
-from src.run.logs import quiet_known_warnings
+from src.core.host_memory import keep_freed_memory
+from src.core.instantiate import instantiate
+from src.core.logs import quiet_known_warnings
+from src.run.cli import JobFailed, pause_gc, refuse_unknown_keys, run_cli, save_config
 from src.run.resume import checkpoint_to_resume, continue_run_config
 
 quiet_known_warnings()
@@ -21,13 +22,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import lightning as L
 
     from src.callbacks.loggers import HyperparameterTable, instantiate_loggers
+    from src.core.checks import validate_train_config
+    from src.core.device_settings import apply_device_settings
+    from src.core.loop import batches_in
+    from src.core.no_profiler import NoProfiler
     from src.gan.contract import require_gan_module
     from src.run.budget import budget_spent, report_short_budget
     from src.run.checkpoints import require_fits
-    from src.run.checks import validate_train_config
-    from src.run.device_settings import apply_device_settings
     from src.run.launch_checks import check_multirun_ddp
-    from src.run.no_profiler import NoProfiler
     from src.run.summary import FirstBatchClock, log_choices, log_summary
 
     check_multirun_ddp(cfg)
@@ -43,7 +45,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resumed_at = None
     if resumed is not None:
         ckpt_path, checkpoint = resumed
-        resumed_at = int(checkpoint["global_step"]) // model.steps_per_batch
+        resumed_at = batches_in(checkpoint)
         require_fits(checkpoint, model, ckpt_path, "resume" if cfg.resume else "ckpt_path")
         if budget_spent(checkpoint, cfg):  # nothing to train: leave every file of the run as it is
             return {}

@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
+from src.core.checks import require_positive
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.metrics.classifier import DomainClassifier, classifier_path, load_classifier, save_classifier
 from src.metrics.realdata import load_uint8, to_unit_range
-from src.run.checks import require_positive
-from src.run.cli import instantiate, refuse_unknown_keys, run_cli
-from src.run.errors import UserError
+from src.run.cli import refuse_unknown_keys, run_cli
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from benchmarks.bench_gpu import (
     speed_rows,
     sweep_command,
 )
+from src.core.instantiate import instantiate
 from src.data.synthetic import write_mnist
-from src.run.cli import instantiate
 from src.run.compose import compose_config
 from tests.conftest import ROOT
 

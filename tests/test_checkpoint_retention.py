@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from src.core import atomic_io
+from src.core.atomic_io import WriteFailed
+from src.core.checkpoint_files import newest_checkpoint
+from src.core.errors import UserError
 from src.data.synthetic import write_mnist
-from src.run import atomic_io
-from src.run.atomic_io import WriteFailed
-from src.run.checkpoints import newest_checkpoint
 from src.run.compose import compose_config
-from src.run.errors import UserError
 from src.train import train
 from tests.test_resume import tiny
 
@@ -34,8 +34,8 @@ def epoch_files(run: Path) -> list[str]:
 def test_only_the_newest_epochs_are_kept(tmp_path: Path) -> None:
     run = run_epochs(tmp_path, "callbacks.checkpoint.keep_epochs=2")
     assert epoch_files(run) == ["epoch_003.ckpt", "epoch_004.ckpt", "last.ckpt"]
-    path, step = newest_checkpoint(run / "checkpoints")
-    assert step == 2 * 8 * EPOCHS and torch.load(path, weights_only=True)["global_step"] == step
+    path, batches = newest_checkpoint(run / "checkpoints")
+    assert batches == 8 * EPOCHS and torch.load(path, weights_only=True)["global_step"] == batches
 
 
 def test_an_epoch_file_that_cannot_be_written_deletes_nothing(tmp_path: Path, monkeypatch) -> None:

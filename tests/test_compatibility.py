@@ -23,7 +23,7 @@ def old_run(tmp_path: Path) -> Path:
 
 def test_the_asset_is_the_run_its_readme_describes() -> None:
     ckpt = torch.load(OLD_RUN / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert ckpt["global_step"] == 6  # max_batches=3, 2 optimizer steps a batch
+    assert ckpt["global_step"] == 6 and "global_step_counts_batches" not in ckpt  # 3 batches, 2 optimizer steps each
     overrides = yaml.safe_load((OLD_RUN / ".hydra" / "overrides.yaml").read_text())
     assert "model=dcgan" in overrides and "paths.data_dir=/tmp/oldrun/data" in overrides
 
@@ -42,7 +42,8 @@ def test_an_old_run_resumes_with_its_own_overrides(old_run: Path, tmp_path: Path
             "model.ema_decay=0.999") in result.stdout
 
     ckpt = torch.load(old_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert ckpt["global_step"] == 10 and int(ckpt["state_dict"]["ema.num_updates"]) == 5  # 5 batches, 2 steps each
+    # 5 batches: the old checkpoint counted optimizer steps (6 = 3 batches), today's count batches
+    assert ckpt["global_step"] == 5 and int(ckpt["state_dict"]["ema.num_updates"]) == 5
     # It went on from batch 3 rather than starting again: of the grids every 2 batches (the run's
     # sample_every_n_batches=2; the asset has none) only batch 4's was made, then the last batch's; a new run would
     # make 0, 2, 4 and 5.

@@ -1,11 +1,11 @@
-"""A failure inside torch.compile ends the run with one line (src/run/compile_errors.py). On a GPU, Inductor's
+"""A failure inside torch.compile ends the run with one line (src/core/compile_errors.py). On a GPU, Inductor's
 channels_last convolution backward crashed with an assertion in its generated code (issue #23); a CPU cannot make
 Inductor fail that way, so the tests raise the same kinds of error from the same kinds of place."""
 
 import pytest
 from torch._dynamo.exc import BackendCompilerFailed
 
-from src.run.cli import user_error_in
+from src.core.instantiate import user_error_in
 
 GENERATED = "/tmp/torchinductor_root/xy/cxyz.py"  # where Inductor writes the code it runs
 

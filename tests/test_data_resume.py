@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from src.run.cli import instantiate
+from src.core.instantiate import instantiate
 from src.run.compose import compose_config
 
 

@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 from torchvision.datasets import FashionMNIST
 
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.data.fashion_mnist import FashionMNISTDataModule
 from src.data.folder import FolderDataModule, ImageFiles
 from src.data.synthetic import random_digits, write_idx_gz, write_image_folder
-from src.run.cli import instantiate
 from src.run.compose import compose_config
-from src.run.errors import UserError
 
 
 def fashion(data_dir: Path, source_dir: Path, **kwargs) -> FashionMNISTDataModule:

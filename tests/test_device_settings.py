@@ -1,4 +1,4 @@
-"""Process settings per device (src/run/device_settings.py): TF32 on CUDA GPUs only, CUDA's own availability check
+"""Process settings per device (src/core/device_settings.py): TF32 on CUDA GPUs only, CUDA's own availability check
 on CPUs."""
 
 import os
@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from src.run.device_settings import NVML_CHECK, apply_device_settings
-from src.run.errors import UserError
+from src.core.device_settings import NVML_CHECK, apply_device_settings
+from src.core.errors import UserError
 
 
 def trainer_on(device: str) -> SimpleNamespace:

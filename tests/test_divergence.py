@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from src.run.errors import TrainingDiverged
+from src.core.errors import TrainingDiverged
 from src.train import train
 
 
@@ -37,6 +37,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(train_cfg, tmp
     assert f"python -m src.train resume={tmp_path / 'run'}" in message and "\n" not in message
 
     kept = torch.load(last, weights_only=True)
-    assert kept["global_step"] == 8  # batch 4 x 2 optimizer steps: the diverged batch 6 was never saved
+    assert kept["global_step"] == 4  # batch 4: the diverged batch 6 was never saved
     weights = {k: t for k, t in kept["state_dict"].items() if k.startswith(("generator.", "discriminator."))}
     assert weights and all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from src.core.instantiate import instantiate
 from src.data.synthetic import write_mnist
 from src.gan.ema import EMA, recompute_batchnorm_statistics
 from src.gan.sampling import sample_in_batches
 from src.generate import generate
 from src.run.checkpoints import load_generator
-from src.run.cli import instantiate
 from src.run.compose import compose_config
 from src.train import train
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from hydra.errors import MissingConfigException
 
+from src.core.errors import UserError
 from src.run.compose import compose_config, group_options
-from src.run.errors import UserError
 from src.train import train
 from tests.conftest import FAST
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.evaluate import evaluate
 from src.metrics.realdata import load_uint8, split_dataset
-from src.run.cli import instantiate
 from src.run.compose import compose_config
-from src.run.errors import UserError
 from src.train_classifier import train_classifier
 from tests.conftest import run_cli
 from tests.test_metrics_pipeline import write_class_patterns

@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from src.core.errors import UserError
 from src.data.synthetic import write_mnist
 from src.gan.sampling import latent_batches, latents, sample, slerp, to_uint8, truncate
 from src.generate import generate, interpolate
 from src.run.compose import compose_config
-from src.run.errors import UserError
 from src.train import train
 from tests.conftest import FAST, run_cli
 

@@ -1,4 +1,4 @@
-"""CPU memory freed by one batch is reused by the next (src/run/host_memory.py) instead of being handed back to
+"""CPU memory freed by one batch is reused by the next (src/core/host_memory.py) instead of being handed back to
 the OS and page-faulted in again."""
 
 import platform
@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 # 8 times and prints the page faults of the last 7: glibc maps a block that large afresh every time by default.
 FAULTS = """
 import resource, sys, torch
-from src.run.host_memory import keep_freed_memory
+from src.core.host_memory import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def block():

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from src.callbacks.in_order import InOrder
-from src.run.atomic_io import WriteFailed
+from src.core.atomic_io import WriteFailed
 
 
 def test_writes_run_in_order_off_the_calling_thread() -> None:

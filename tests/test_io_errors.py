@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from src.core.atomic_io import WriteFailed, atomic_save, atomic_write
 from src.data.synthetic import write_mnist
-from src.run.atomic_io import WriteFailed, atomic_save, atomic_write
 from src.run.compose import compose_config
 from src.train import train
 from tests.conftest import ROOT

@@ -9,15 +9,16 @@ import torch
 from torch import nn
 
 from src.callbacks.checkpoint import BatchCheckpoint
-from src.callbacks.loop_state import at_epoch_end, count_optimizer_steps
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
+from src.core.loop import at_epoch_end, count_batch, uncounted
 from src.gan.contract import require_gan_module
-from src.run.cli import instantiate
 from src.run.compose import compose_config
-from src.run.errors import UserError
 
 
 class Tiny(L.LightningModule):
-    """Two optimizer steps per batch, like the GAN, on 12 samples in batches of 4 (3 batches per epoch)."""
+    """Two optimizer steps per batch, like the GAN, on 12 samples in batches of 4 (3 batches per epoch); the loop counts
+    batches, as the GAN's does (src/core/loop.py)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,14 +30,15 @@ class Tiny(L.LightningModule):
 
     sampling_generator = property(lambda self: self.generator)
     z_dim = property(lambda self: 2)
-    steps_per_batch = property(lambda self: 2)
-    batches_done = property(lambda self: self.trainer.global_step // 2)
+    batches_done = property(lambda self: self.trainer.global_step)
 
     def training_step(self, batch, batch_idx):
         for opt in self.optimizers():
             opt.zero_grad()
             self.manual_backward(self.discriminator(self.generator(batch[0])).mean())
-            opt.step()
+            with uncounted(self.trainer):
+                opt.step()
+        count_batch(self.trainer)
         self.epoch_ends.append(at_epoch_end(self.trainer))
 
     def configure_optimizers(self):
@@ -54,18 +56,18 @@ def fit(module: L.LightningModule, root: Path, max_steps: int, every: int, ckpt_
 
 def test_epoch_end_is_seen_on_the_last_batch_of_each_epoch(tmp_path: Path) -> None:
     module = Tiny()
-    fit(module, tmp_path, max_steps=2 * 6, every=0)
+    fit(module, tmp_path, max_steps=6, every=0)
     assert module.epoch_ends == [False, False, True, False, False, True]
 
 
 def test_batch_checkpoint_writes_last_every_n_batches_and_one_file_per_epoch(tmp_path: Path) -> None:
-    fit(Tiny(), tmp_path, max_steps=2 * 5, every=2)  # 5 batches: epoch 0 = batches 1-3, then 4-5
+    fit(Tiny(), tmp_path, max_steps=5, every=2)  # 5 batches: epoch 0 = batches 1-3, then 4-5
     assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["epoch_000.ckpt", "last.ckpt"]
-    assert torch.load(tmp_path / "epoch_000.ckpt", weights_only=True)["global_step"] == 6
-    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 10  # saved again at the end
+    assert torch.load(tmp_path / "epoch_000.ckpt", weights_only=True)["global_step"] == 3
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 5  # saved again at the end
 
     before = (tmp_path / "last.ckpt").stat().st_mtime_ns
-    fit(Tiny(), tmp_path, max_steps=2 * 5, every=2, ckpt_path=str(tmp_path / "last.ckpt"))  # nothing left to train
+    fit(Tiny(), tmp_path, max_steps=5, every=2, ckpt_path=str(tmp_path / "last.ckpt"))  # nothing left to train
     assert (tmp_path / "last.ckpt").stat().st_mtime_ns == before
 
 
@@ -81,26 +83,29 @@ def test_a_module_without_the_contract_is_one_line() -> None:
             self.generator = nn.Linear(2, 2)
 
     with pytest.raises(UserError, match="Plain lacks discriminator, fixed_noise, fixed_labels, grid_columns, "
-                                        "sampling_generator, z_dim, steps_per_batch, batches_done, which the "
+                                        "sampling_generator, z_dim, batches_done, which the "
                                         "callbacks read"):
         require_gan_module(Plain())
 
 
 class RawSteps(Tiny):
-    """Steps the optimizers without Lightning's wrapper and counts them itself, as the direct step does."""
+    """Steps the optimizers without Lightning's wrapper and counts the batch itself, as the direct step does."""
 
     def training_step(self, batch, batch_idx):
         for opt in self.optimizers(use_pl_optimizer=False):
             opt.zero_grad()
             self.discriminator(self.generator(batch[0])).mean().backward()
             opt.step()
-        count_optimizer_steps(self.trainer, 2)
+        count_batch(self.trainer)
+        self.epoch_ends.append(at_epoch_end(self.trainer))
 
 
-def test_optimizer_steps_counted_outside_lightnings_wrapper_drive_global_step(tmp_path: Path) -> None:
-    module = RawSteps()
-    fit(module, tmp_path, max_steps=2 * 4, every=0)
-    assert module.trainer.global_step == 8 and module.batches_done == 4  # the step budget stopped it after 4 batches
+@pytest.mark.parametrize("module", [Tiny, RawSteps], ids=["lightnings_wrapper", "raw"])
+def test_the_loop_counts_batches_not_optimizer_steps(tmp_path: Path, module: type[Tiny]) -> None:
+    module = module()
+    fit(module, tmp_path, max_steps=4, every=0)
+    assert module.trainer.global_step == 4 == len(module.epoch_ends)  # the budget stopped it after 4 batches
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 4
 
 
 class UpdatesCallbackMetrics(Tiny):
@@ -113,5 +118,5 @@ class UpdatesCallbackMetrics(Tiny):
 
 def test_values_put_into_callback_metrics_stay_there(tmp_path: Path) -> None:
     module = UpdatesCallbackMetrics()
-    fit(module, tmp_path, max_steps=2 * 2, every=0)
-    assert float(module.trainer.callback_metrics["loss/g"]) == 4.0  # the last batch's value, read after fit
+    fit(module, tmp_path, max_steps=2, every=0)
+    assert float(module.trainer.callback_metrics["loss/g"]) == 2.0  # the last batch's value, read after fit

@@ -14,9 +14,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata
 
 from src.callbacks.loggers import instantiate_loggers
+from src.core.errors import UserError
 from src.data.synthetic import write_mnist
 from src.run.compose import compose_config, group_options
-from src.run.errors import UserError
 from src.train import train
 from tests.conftest import run_cli
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+from src.core.errors import UserError
 from src.metrics import prdc as prdc_module
 from src.metrics.evaluator import Evaluator
 from src.metrics.extractors import FeatureExtractor
 from src.metrics.reference import RealReference, _read
 from src.metrics.scores import class_coverage, fid_metric, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
-from src.run.errors import UserError
 
 DIM = 8
 

@@ -4,9 +4,9 @@ logits, and a size it cannot make is one clear error."""
 import pytest
 import torch
 
-from src.run.cli import instantiate
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.run.compose import compose_config, group_options
-from src.run.errors import UserError
 from tests.conftest import small_widths
 
 

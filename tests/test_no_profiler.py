@@ -1,11 +1,11 @@
-"""Without a configured profiler the Trainer gets NoProfiler (src/run/no_profiler.py); one set on the command line
+"""Without a configured profiler the Trainer gets NoProfiler (src/core/no_profiler.py); one set on the command line
 is Lightning's as before."""
 
 import lightning as L
 from lightning.pytorch.profilers import SimpleProfiler
 from omegaconf import open_dict
 
-from src.run.no_profiler import NoProfiler
+from src.core.no_profiler import NoProfiler
 from src.train import train
 
 

@@ -10,14 +10,14 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.gan import losses
 from src.gan.ada import AdaptiveAugment
 from src.gan.augment import DiffAugment, NoAugment
 from src.gan.regularizers import R1, GradientPenalty, NoPenalty
 from src.networks.spectral_norm import LAYERS, apply_spectral_norm
-from src.run.cli import instantiate
 from src.run.compose import CONF_DIR, compose_config, group_options
-from src.run.errors import UserError
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])

@@ -8,9 +8,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from src.run.cli import instantiate
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.run.compose import compose_config, group_options
-from src.run.errors import UserError
 from src.train import train
 from tests.conftest import run_cli, small_widths
 

@@ -9,8 +9,8 @@ from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
+from src.core.checkpoint_files import newest_checkpoint
 from src.data.synthetic import write_mnist
-from src.run.checkpoints import newest_checkpoint
 from src.run.compose import compose_config
 from src.train import train
 from tests.conftest import run_cli
@@ -45,7 +45,7 @@ def loss_g_steps(event_file: Path) -> list[int]:
 def assert_same_end(a: Path, b: Path) -> None:
     """Bitwise: weights, buffers (fixed noise, BatchNorm statistics), both optimizers, counters."""
     ca, cb = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True) for r in (a, b))
-    assert ca["global_step"] == cb["global_step"] == 2 * BATCHES and ca["epoch"] == cb["epoch"]
+    assert ca["global_step"] == cb["global_step"] == BATCHES and ca["epoch"] == cb["epoch"]
     torch.testing.assert_close(ca["state_dict"], cb["state_dict"], rtol=0, atol=0)
     torch.testing.assert_close(ca["optimizer_states"], cb["optimizer_states"], rtol=0, atol=0)
     assert ca.get("lr_schedulers") == cb.get("lr_schedulers")
@@ -94,7 +94,7 @@ def test_resume_after_a_crash_at_an_epoch_end_is_exact(data_dir: Path, uninterru
         cfg.callbacks.crash = {"_target_": "tests.killer.CrashAfterBatch", "batch": 10}
     with pytest.raises(RuntimeError, match="simulated crash after batch 10"):
         train(cfg)
-    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
     train(compose_config("train", [*overrides, f"resume={tmp_path}"], tmp_path))
     assert_same_end(uninterrupted, tmp_path)
 
@@ -107,7 +107,7 @@ def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
     killed = run_cli("src.train", *tiny(data_dir, 3), *OBJECTIVES[objective], f"hydra.run.dir={run}",
                      "+callbacks.killer._target_=tests.killer.KillAfterBatch", "+callbacks.killer.batch=5")
     assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL, mid-epoch, 2 batches after a checkpoint
-    assert newest_checkpoint(run / "checkpoints")[1] == 6  # the checkpoint of batch 3 (2 optimizer steps each)
+    assert newest_checkpoint(run / "checkpoints")[1] == 3  # the checkpoint of batch 3
 
     resumed = run_cli("src.train", f"resume={run}")  # nothing else: the run's own overrides are used again
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -129,10 +129,21 @@ def test_a_finished_run_trained_longer_ends_like_one_run_of_the_longer_budget(
     train(compose_config("train", [*overrides, "max_batches=5"], tmp_path))  # ends mid-epoch: 8 batches an epoch
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     loop = last["loops"]["fit_loop"]
-    assert last["global_step"] == 10 and last["epoch"] == 0 and loop["epoch_progress"]["current"]["completed"] == 0
+    assert last["global_step"] == 5 and last["epoch"] == 0 and loop["epoch_progress"]["current"]["completed"] == 0
     assert not (tmp_path / "samples" / "epoch_000.png").exists()  # epoch 0 is not over
     train(compose_config("train", [*overrides, f"resume={tmp_path}"], tmp_path))  # max_batches=12 given again
     assert_same_end(uninterrupted, tmp_path)
     grids = sorted(p.name for p in (tmp_path / "samples").glob("*.png"))  # every 4 batches, epoch 0, both ends
     assert grids == ["batch_0000000.png", "batch_0000004.png", "batch_0000005.png", "batch_0000008.png",
                      "batch_0000012.png", "epoch_000.png"]
+
+
+def test_n_critic_can_change_when_a_run_continues(data_dir: Path, tmp_path: Path) -> None:
+    # The loop counts batches, not optimizer steps: a run trained with one D step a batch goes on with three.
+    overrides = [*tiny(data_dir, 2), "max_batches=2"]
+    train(compose_config("train", overrides, tmp_path))
+    train(compose_config("train", [*overrides, f"resume={tmp_path}", "max_batches=5", "model.n_critic=3"], tmp_path))
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 5 and last["hyper_parameters"]["n_critic"] == 3
+    adam_steps = [int(state["step"]) for state in last["optimizer_states"][1]["state"].values()]
+    assert set(adam_steps) == {2 * 1 + 3 * 3}  # D: one step in each of batches 1-2, three in each of 3-5

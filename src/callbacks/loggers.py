@@ -28,9 +28,9 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
 from src.gan.sampling import pixels
-from src.run.cli import instantiate
-from src.run.errors import UserError
 
 # Loggers whose package is an optional dependency: pyproject.toml's `loggers` extra.
 OPTIONAL_PACKAGES = {WandbLogger: "wandb", MLFlowLogger: "mlflow"}

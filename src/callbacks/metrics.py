@@ -2,17 +2,17 @@
 every N batches, logged as metrics/<name>.
 
 The values go to every logger (x-axis: batches) and into trainer.callback_metrics, where a
-ModelCheckpoint(monitor="metrics/fid_domain", every_n_train_steps=<same period in optimizer steps>) reads them
+ModelCheckpoint(monitor="metrics/fid_domain", every_n_train_steps=<the same period: it counts batches>) reads them
 to keep best.ckpt: checkpoint callbacks run after the others, so they see this batch's value."""
 
 import warnings
 
 import lightning as L
 
+from src.core.errors import UserError
 from src.gan.contract import GANModule
 from src.metrics.evaluator import Evaluator, build_evaluator
 from src.metrics.settings import MetricSettings
-from src.run.errors import UserError
 
 # best.ckpt is saved after the G step on purpose: those are the weights the metric just measured.
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from src.callbacks.loop_state import at_epoch_end
+from src.core.loop import at_epoch_end
 
 
 def collect_rng_states() -> dict[str, Any]:

@@ -14,10 +14,10 @@ from PIL import Image
 
 from src.callbacks.in_order import InOrder
 from src.callbacks.loggers import log_image, takes_images
-from src.callbacks.loop_state import at_epoch_end
+from src.core.layout import RunFolder
+from src.core.loop import at_epoch_end
 from src.gan.contract import GANModule
 from src.gan.sampling import grid, pixels, png, sample, save_gif, save_picture
-from src.run.layout import RunFolder
 
 
 class SampleGrids(L.Callback):

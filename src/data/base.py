@@ -17,12 +17,12 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import transforms
 
+from src.core.checks import require_positive
+from src.core.errors import UserError
 from src.data.batch_transform import BatchTransform
 from src.data.loader import EpochBatches, InMemoryBatches, PerItemBatches, ResumableLoader
 from src.data.lock import exclusive
 from src.data.memory_cache import load_or_build
-from src.run.checks import require_positive
-from src.run.errors import UserError
 
 log = logging.getLogger(__name__)
 

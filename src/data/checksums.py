@@ -8,7 +8,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 @lru_cache(maxsize=64)

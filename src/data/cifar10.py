@@ -10,8 +10,8 @@ import torch
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.utils import extract_archive
 
+from src.core.errors import UserError
 from src.data.base import ImageDataModule
-from src.run.errors import UserError
 
 ARCHIVE = "cifar-10-python.tar.gz"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

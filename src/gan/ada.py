@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from src.core.errors import UserError
 from src.gan.augment import TRANSFORMS, Augment, parse_policy
-from src.run.errors import UserError
 
 SIGNS, IMAGES, STEPS = range(3)  # the tally: sum of sign(D(real)), real images judged, D steps (since the adjustment)
 

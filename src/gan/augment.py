@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 def _uniform(x: torch.Tensor, low: float, high: float) -> torch.Tensor:

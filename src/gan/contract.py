@@ -7,7 +7,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 class GANModule(Protocol):
@@ -26,16 +26,13 @@ class GANModule(Protocol):
         """Length of one latent vector: what the generators take."""
 
     @property
-    def steps_per_batch(self) -> int:
-        """Optimizer steps per batch: Lightning's global_step counts each of them."""
-
-    @property
     def batches_done(self) -> int:
-        """Batches trained so far (global_step // steps_per_batch): the x-axis of every log and file name."""
+        """Batches trained so far (trainer.global_step, which counts batches: src/core/loop.py): the x-axis of every
+        log and file name."""
 
 
-MEMBERS = ("generator", "discriminator", "fixed_noise", "fixed_labels", "grid_columns", "sampling_generator", "z_dim",
-           "steps_per_batch", "batches_done")
+MEMBERS = (*GANModule.__annotations__,
+           *(name for name, value in vars(GANModule).items() if isinstance(value, property)))
 
 
 def require_gan_module(module: nn.Module) -> None:

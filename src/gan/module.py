@@ -14,6 +14,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from src.core.checks import require_positive
+from src.core.errors import UserError
+from src.core.loop import mark_batch_counted, upgrade_checkpoint
 from src.gan.augment import STATE_PREFIX as AUGMENT_PREFIX
 from src.gan.augment import Augment, NoAugment, fit_state
 from src.gan.cuda_graph import CapturedStep, why_not_captured
@@ -32,8 +35,6 @@ from src.gan.regularizers import NoPenalty, Regularizer
 from src.gan.updates import choose_updates
 from src.networks.conditional import ConditionalGenerator, ProjectionDiscriminator
 from src.networks.spectral_norm import apply_spectral_norm
-from src.run.checks import require_positive
-from src.run.errors import UserError
 
 # The EMA copy of G stays in eval mode on purpose (it is only sampled); Lightning would warn about it every fit.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
@@ -252,13 +253,8 @@ class GAN(L.LightningModule):
         return self.hparams.z_dim
 
     @property
-    def steps_per_batch(self) -> int:
-        """Optimizer steps per batch; Lightning's global_step counts every one of them."""
-        return self.n_critic + 1
-
-    @property
     def batches_done(self) -> int:
-        return self.trainer.global_step // self.steps_per_batch
+        return self.trainer.global_step  # it counts batches (src/core/loop.py)
 
     def sample_noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
@@ -279,7 +275,7 @@ class GAN(L.LightningModule):
             real = real.contiguous(memory_format=torch.channels_last)
         penalty_due = self.regularizer.due(self.batches_done)  # a Python int: deciding costs no GPU sync
         values = self.batch_step(real, real_labels, penalty_due)
-        self.updates.count_steps(self.steps_per_batch)
+        self.updates.count_batch()
         if self.ema is not None:
             self._ema_statistics_fresh = False  # recomputed when the EMA is sampled
         self._log_batch(values)
@@ -374,6 +370,7 @@ class GAN(L.LightningModule):
         """The checkpoint's EMA carries BatchNorm statistics of its own weights, like generator.pt; the sums of the
         logging interval under way are kept too."""
         checkpoint[LOGGED_SUMS_KEY] = self._logged.state_dict()
+        mark_batch_counted(checkpoint)
         if self.ema is not None and self.hparams.ema_bn_batches:
             if not self._ema_statistics_fresh:
                 self.recompute_ema_statistics()
@@ -384,6 +381,7 @@ class GAN(L.LightningModule):
         """Checkpoints from before the EMA (or with it off) resume: the EMA starts from their generator. Checkpoints
         without the configured augmentation's state (ADA's p) resume with its initial state; state the configured
         augmentation has no use for is dropped."""
+        upgrade_checkpoint(checkpoint)  # one written when the loop counted optimizer steps
         if LOGGED_SUMS_KEY in checkpoint:
             self._logged.load_state_dict(checkpoint[LOGGED_SUMS_KEY])
         state = checkpoint["state_dict"]
@@ -404,9 +402,7 @@ class GAN(L.LightningModule):
         opt_d = self.optimizer_d(self.discriminator.parameters(), **graph_safe)
         if self.scheduler is None:
             return [opt_g, opt_d]
-        total_batches = self.trainer.max_steps // self.steps_per_batch
-        if total_batches <= 0:
-            raise UserError("a learning-rate schedule runs over max_batches: set max_batches=<batches>")
+        total_batches = self.trainer.max_steps  # max_batches (src/core/loop.py); checked in src/core/checks.py
         return [opt_g, opt_d], [self.scheduler(opt_g, total_batches), self.scheduler(opt_d, total_batches)]
 
     @torch.no_grad()

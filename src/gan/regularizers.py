@@ -13,7 +13,7 @@ and its inf/nan checks cover them too.
 import torch
 from torch import nn
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 class Regularizer:

@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 from torchvision.utils import make_grid
 
-from src.run.atomic_io import atomic_write
+from src.core.atomic_io import atomic_write
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -31,7 +31,7 @@ def grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
-    """A PNG grid, written atomically (src/run/atomic_io.py)."""
+    """A PNG grid, written atomically (src/core/atomic_io.py)."""
     return save_picture(grid(images, nrow), path)
 
 

@@ -19,7 +19,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 
-from src.callbacks.loop_state import count_optimizer_steps
+from src.core.loop import count_batch, uncounted
 
 # Callback hooks that run inside Lightning's backward and optimizer wrappers, which the direct path skips.
 STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
@@ -41,11 +41,12 @@ class LightningUpdates:
     def step(self, optimizer, loss: torch.Tensor, network: nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.module.manual_backward(loss)
-        optimizer.step()  # gradient clipping runs in the module's on_before_optimizer_step
+        with uncounted(self.module.trainer):  # the loop counts batches, not optimizer steps (count_batch)
+            optimizer.step()  # gradient clipping runs in the module's on_before_optimizer_step
         torch.clear_autocast_cache()
 
-    def count_steps(self, steps: int) -> None:
-        """Lightning's optimizer wrapper has counted them."""
+    def count_batch(self) -> None:
+        count_batch(self.module.trainer)
 
 
 class DirectUpdates:
@@ -80,8 +81,8 @@ class DirectUpdates:
         optimizer.step()
         torch.clear_autocast_cache()
 
-    def count_steps(self, steps: int) -> None:
-        count_optimizer_steps(self.module.trainer, steps)
+    def count_batch(self) -> None:
+        count_batch(self.module.trainer)
 
 
 def why_lightning_updates(trainer: L.Trainer) -> str | None:

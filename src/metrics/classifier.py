@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from src.run.atomic_io import atomic_save
-from src.run.errors import UserError
+from src.core.atomic_io import atomic_save
+from src.core.errors import UserError
 
 
 def _block(c_in: int, c_out: int) -> list[nn.Module]:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from src.core.errors import UserError
 from src.gan.sampling import sample_in_batches
 from src.metrics.extractors import FeatureExtractor, load_extractor
 from src.metrics.prdc import prdc
@@ -13,7 +14,6 @@ from src.metrics.reference import RealReference, load_reference
 from src.metrics.scores import class_coverage, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
 from src.networks.conditional import ConditionalGenerator
-from src.run.errors import UserError
 
 
 def check_sample_count(settings: MetricSettings, num_features: int, num_samples: int,

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from src.core.errors import UserError
 from src.metrics.classifier import classifier_path, load_classifier
 from src.metrics.realdata import to_unit_range
 from src.metrics.settings import MetricSettings
-from src.run.errors import UserError
 
 # torch-fidelity's own download address (its module takes seconds to import, so it is imported when needed).
 URL_INCEPTION_V3 = (

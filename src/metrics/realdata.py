@@ -5,8 +5,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from src.core.errors import UserError
 from src.gan.sampling import to_uint8
-from src.run.errors import UserError
 
 
 def split_dataset(datamodule, split: str) -> Dataset:

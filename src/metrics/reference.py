@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
+from src.core.atomic_io import atomic_save
 from src.data.lock import exclusive
 from src.metrics.classifier import dataset_key
 from src.metrics.extractors import FeatureExtractor
 from src.metrics.realdata import split_dataset, uint8_batches
 from src.metrics.scores import fid_metric
 from src.metrics.settings import MetricSettings
-from src.run.atomic_io import atomic_save
 
 # 10k: what the precision/recall and density/coverage papers compare against 10k samples; KID subsets draw from it.
 REAL_FEATURE_ROWS = 10_000

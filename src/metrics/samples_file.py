@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -3,8 +3,8 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from src.run.checks import require_positive
-from src.run.errors import UserError
+from src.core.checks import require_positive
+from src.core.errors import UserError
 
 EXTRACTORS = ("domain", "inception")
 # coverage: the classes the samples cover (domain classifier); prdc: precision, recall, density and coverage on

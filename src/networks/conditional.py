@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 class ClassBatchNorm(nn.Module):

@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 def dcgan_init(module: nn.Module) -> None:

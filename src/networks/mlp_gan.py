@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
+from src.core.errors import UserError
 from src.networks.init import dcgan_init
-from src.run.errors import UserError
 
 
 def _generator_block(n_in: int, n_out: int) -> nn.Sequential:

@@ -19,8 +19,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from src.core.errors import UserError
 from src.networks.init import require_multiple
-from src.run.errors import UserError
 
 
 def _channels(width: int, multipliers: list[int], name: str, at_least: int) -> list[int]:

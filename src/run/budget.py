@@ -7,8 +7,9 @@ from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from src.core.loop import batches_in
+from src.core.signals import stop_pending
 from src.gan.contract import GANModule
-from src.run.signals import stop_pending
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def budget_spent(checkpoint: dict, cfg: DictConfig) -> bool:
     nothing to do (the caller then trains nothing and rewrites no file)."""
     if cfg.max_batches is None:
         return False
-    done = int(checkpoint.get("global_step", 0)) // (int(cfg.model.n_critic) + 1)
+    done = batches_in(checkpoint)
     if done < cfg.max_batches:
         return False
     run = cfg.paths.output_dir

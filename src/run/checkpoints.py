@@ -9,53 +9,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from src.core.errors import UserError
+from src.core.instantiate import instantiate
+from src.core.layout import RunFolder
 from src.gan.ema import DEFAULT_DECAY, ema_weights, has_ema
 from src.networks.conditional import ConditionalGenerator
-from src.run.cli import instantiate
-from src.run.errors import UserError
-from src.run.layout import RunFolder
 
 log = logging.getLogger(__name__)
-
-TRAINING_STATE = {"state_dict", "optimizer_states", "loops", "global_step"}
-
-
-def load_lazily(path: Path) -> Any:
-    """torch.load with tensors memory-mapped: cheap even for big files, and a truncated file fails at once."""
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-
-
-def read_checkpoint(path: Path, key: str) -> dict[str, Any]:
-    """A training checkpoint written by src.train; `key` names the setting the path came from."""
-    if not path.is_file():
-        raise UserError(f"{key}={path} does not exist: pass a run folder as resume=<run> or a checkpoints/*.ckpt file")
-    try:
-        payload = load_lazily(path)
-    except Exception as err:
-        raise UserError(
-            f"{key}={path} is not a readable checkpoint (truncated or not a torch file: {type(err).__name__}): "
-            f"pass another file, or resume=<run folder> to take the newest readable one"
-        ) from err
-    if not isinstance(payload, dict) or not TRAINING_STATE <= payload.keys():
-        raise UserError(f"{key}={path} holds no training state (weights only?): pass a checkpoints/*.ckpt written "
-                        "by src.train")
-    return payload
-
-
-def newest_checkpoint(folder: Path) -> tuple[Path, int] | None:
-    """(path, global_step) of the most advanced checkpoint in folder that loads; unreadable files are skipped."""
-    found = []
-    for path in folder.glob("*.ckpt") if folder.is_dir() else []:
-        try:
-            step = int(load_lazily(path)["global_step"])
-        except Exception:  # truncated, empty, not a torch file, not a training checkpoint
-            continue
-        found.append(((step, path.stat().st_mtime, path.name == RunFolder.LAST_CHECKPOINT), path))
-    if not found:
-        return None
-    (step, *_), path = max(found)
-    return path, step
-
 
 def trained_generator(path: Path) -> str:
     """'; its run used model.generator._target_=...' when the checkpoint sits in a run folder."""
@@ -85,10 +45,6 @@ def require_fits(checkpoint: dict[str, Any], model: nn.Module, path: str | Path,
     if detail:
         raise UserError(f"{key}={path} is a checkpoint of another model ({detail}{trained_generator(Path(path))}): "
                         "resume with the model and data settings of the run it came from")
-    trained, configured = checkpoint.get("hyper_parameters", {}).get("n_critic"), model.hparams.get("n_critic")
-    if trained is not None and trained != configured:
-        raise UserError(f"{key}={path} was trained with model.n_critic={trained}, not {configured}: keep "
-                        f"model.n_critic={trained} when resuming (step counters count n_critic + 1 steps per batch)")
 
 
 def resolve_run(path: str | Path) -> tuple[Path, Path]:

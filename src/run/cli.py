@@ -15,19 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
+from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 
-from src.run.compile_errors import compile_failure
+from src.core.errors import SweepError, UserError
+from src.core.instantiate import user_error_in
+from src.core.layout import RunFolder
+from src.core.logs import report_error
+from src.core.signals import finish_stop, take_stop
 from src.run.compose import compose_config, surely_known
-from src.run.errors import SweepError, UserError
-from src.run.layout import RunFolder
-from src.run.logs import report_error
-from src.run.signals import finish_stop, take_stop
 
 if TYPE_CHECKING:
     import torch
@@ -37,49 +35,10 @@ T = TypeVar("T")
 
 def save_config(cfg: DictConfig, output_dir: str | Path) -> Path:
     """The resolved config beside the run (Hydra's .hydra/config.yaml keeps the unresolved one)."""
-    from src.run.atomic_io import atomic_write
+    from src.core.atomic_io import atomic_write
 
     text = OmegaConf.to_yaml(cfg, resolve=True)
     return atomic_write(RunFolder(Path(output_dir)).config, lambda f: f.write(text.encode()))
-
-
-def missing_value(err: MissingMandatoryValue) -> UserError:
-    """The `???` key that is missing: for a key that only refers to it (model.num_classes -> data.num_classes ->
-    data.path), OmegaConf names the referring key in full_key and the missing one in its message."""
-    found = re.search(r"Missing mandatory value: ([\w.]+)", str(err))
-    key = found.group(1) if found else err.full_key
-    return UserError(f"{key} is required: add {key}=... to the command line")
-
-
-def user_error_in(err: BaseException) -> UserError | None:
-    """Hydra wraps errors raised while instantiating; find ours in the chain. A `???` value read anywhere (e.g.
-    src.generate without ckpt_path) is one too, and so is a failure inside torch.compile."""
-    chain = []
-    while err is not None:
-        if isinstance(err, UserError):
-            return err
-        if isinstance(err, MissingMandatoryValue):
-            return missing_value(err)
-        chain.append(err)
-        err = err.__cause__ or err.__context__
-    return next((found for found in map(compile_failure, chain) if found is not None), None)
-
-
-def instantiate(cfg: DictConfig, **kwargs):
-    """hydra.utils.instantiate, re-raising a UserError from the target instead of Hydra's wrapper."""
-    try:
-        return hydra.utils.instantiate(cfg, **kwargs)
-    except MissingMandatoryValue as err:  # a `???` in the config, e.g. data=folder without data.path
-        raise missing_value(err) from None
-    except InstantiationException as err:
-        user_error = user_error_in(err)
-        if user_error is not None:
-            raise user_error from None
-        from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-        if isinstance(err.__cause__, MisconfigurationException):  # Lightning's word for a bad setting
-            raise UserError(f"{cfg.get('_target_')}: {err.__cause__}") from err
-        raise
 
 
 def pick_device(name: str) -> "torch.device":
@@ -160,7 +119,7 @@ def refuse_unknown_keys(config_name: str, args: list[str]) -> None:
         if not found:
             return
         key = found.group(1)
-        from src.run.checks import closest_key
+        from src.core.checks import closest_key
 
         near = closest_key(compose_config(config_name, [o for o in overrides if o.split("=")[0] != key]), key)
         hint = f": did you mean {near}? ({near}=...)" if near else ": see config.yaml of a run for every setting"
@@ -192,9 +151,9 @@ def in_multirun() -> bool:
 
 def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | JobFailed:
     """Run fn; a UserError anywhere in the chain exits with one line (HYDRA_FULL_ERROR=1 shows the traceback), and
-    a run a signal stopped exits with its line and 128 + the signal number once it has ended (src/run/signals.py).
+    a run a signal stopped exits with its line and 128 + the signal number once it has ended (src/core/signals.py).
     In a sweep, a job that fails prints its line (or traceback) and returns JobFailed, so the other jobs still run."""
-    from src.run.checks import refuse_added_typos, require_no_missing
+    from src.core.checks import refuse_added_typos, require_no_missing
 
     resume_gc()
     try:

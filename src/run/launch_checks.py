@@ -9,9 +9,9 @@ from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig
 
-from src.run.checks import require_writable
+from src.core.checks import require_writable
+from src.core.errors import SweepError, UserError
 from src.run.cli import exit_with
-from src.run.errors import SweepError, UserError
 
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 

@@ -11,7 +11,7 @@
   off by default), the value the run recorded in its config.yaml is kept, unless given now;
 - with `resume=`, the newest checkpoint that loads is used: truncated or unreadable files are skipped;
 - a SLURM job that was requeued (SLURM_RESTART_COUNT > 0, e.g. after a stop by SLURM's time-limit warning, see
-  src/run/signals.py) continues from the newest readable checkpoint in its own run folder, as if resume= named it.
+  src/core/signals.py) continues from the newest readable checkpoint in its own run folder, as if resume= named it.
 """
 
 import logging
@@ -23,8 +23,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from src.run.errors import UserError
-from src.run.layout import RunFolder
+from src.core.errors import UserError
+from src.core.layout import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def keep_recorded_settings(cfg: DictConfig, recorded: DictConfig, given_now: set
 
 def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     """(file, its contents) to continue from (None: new run); one clear line when there is none to use."""
-    from src.run.checkpoints import newest_checkpoint, read_checkpoint  # torch: not needed to compose a config
+    from src.core.checkpoint_files import newest_checkpoint, read_checkpoint  # torch: not needed to compose a config
 
     resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
     if resume and ckpt_path:
@@ -164,7 +164,7 @@ def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
 
 def requeued_job_checkpoint(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     """A requeued SLURM job runs its command again, into the same run folder: continue from its newest checkpoint."""
-    from src.run.checkpoints import newest_checkpoint, read_checkpoint
+    from src.core.checkpoint_files import newest_checkpoint, read_checkpoint
 
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
     if not restarts.isdigit() or int(restarts) == 0:

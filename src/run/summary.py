@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import src
-from src.run.layout import RunFolder
+from src.core.layout import RunFolder
 
 log = logging.getLogger(__name__)
 

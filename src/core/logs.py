@@ -1,7 +1,8 @@
 """Console lines go through Python logging, so a run's train.log (Hydra's file handler) holds what the console showed.
 
 conf/hydra/job_logging/ picks these classes: the console shows bare messages without breaking a progress bar, the
-file adds time and source, and both drop a short list of known-harmless third-party lines."""
+file adds time and source, and both drop a short list of known-harmless third-party lines and say batches where
+Lightning's lines name its step counter (src/core/loop.py)."""
 
 import logging
 import sys
@@ -9,9 +10,10 @@ import warnings
 
 from tqdm import tqdm
 
-# Lines Lightning prints that tell a user of this template nothing it can act on: adverts, and the stop reason in
-# optimizer steps (a GAN batch is n_critic + 1 of them; the run summary says batches).
-NOISE = ("💡 Tip: ", "`Trainer.fit` stopped: `max_steps=")
+from src.core.loop import TRANSLATED
+
+# Lines Lightning prints that tell a user of this template nothing it can act on: adverts.
+NOISE = ("💡 Tip: ",)
 
 
 class ConsoleHandler(logging.Handler):
@@ -26,8 +28,14 @@ class ConsoleHandler(logging.Handler):
 
 
 class KnownNoise(logging.Filter):
+    """Drops the adverts; Lightning's lines that name its step counter say batches, which is what it counts here."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(NOISE)
+        message = record.getMessage()
+        for steps, batches in TRANSLATED.items():
+            if message.startswith(steps):
+                record.msg, record.args = batches + message[len(steps):], ()
+        return not message.startswith(NOISE)
 
 
 def report_error(message: str) -> None:

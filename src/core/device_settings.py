@@ -14,7 +14,7 @@ import os
 import lightning as L
 import torch
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 PRECISIONS = ("highest", "high", "medium")
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"

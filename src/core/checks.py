@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outputs/my_run") -> None:

@@ -21,7 +21,7 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 
 class WriteFailed(UserError):

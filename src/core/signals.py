@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
 
-from src.run.logs import report_error
+from src.core.logs import report_error
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 # The signal `#SBATCH --signal=USR1@90` sends before the time limit (conf/hydra/launcher/slurm.yaml): a stop by it

@@ -3,7 +3,7 @@ hundreds of lines about generated code a user of the template cannot change."""
 
 import traceback
 
-from src.run.errors import UserError
+from src.core.errors import UserError
 
 # Where compiled code fails: Inductor and the kernels it writes into its cache folder. (Dynamo's frames are not
 # enough: torch wraps some eager functions, the optimizers' among them, in Dynamo's disable decorator.)

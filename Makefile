@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml
 train: install  ## the default job: dcgan on MNIST, 2000 batches, ~6 min on 2 CPU cores; extra overrides via ARGS="..."
 	$(PY) -m src.train $(ARGS)
 
-test: install  ## the test suite (offline); extra pytest flags via ARGS="..."
-	$(PY) -m pytest -q $(ARGS)
+# One worker process per core (pytest-xdist; each computes on one thread, tests/conftest.py), and the slowest tests
+# listed at the end. A single test, with prints and pdb: make test ARGS="-n 0 -s tests/test_x.py::test_y".
+test: install  ## the test suite (offline, one worker per core); extra pytest flags via ARGS="..."
+	$(PY) -m pytest -q -n auto --durations=15 $(ARGS)
 
 lint: install  ## ruff over src, tests and benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks

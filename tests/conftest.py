@@ -2,6 +2,7 @@
 conf/data/, and the real entry points run as a user runs them."""
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,15 @@ from src.data.synthetic import write_cifar10, write_idx_gz, write_image_folder, 
 from src.run.compose import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# `make test` runs the suite in one worker process per core (pytest-xdist): each worker, and each command it starts,
+# then computes on one thread, so the workers share the cores instead of contending for them. The tiny models of the
+# tests gain nothing from a second thread.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
 # Tiny budgets: 2 batches of 8, no worker processes, everything inside tmp_path.
 FAST = ["max_batches=2", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=1",
         "report_every_n_batches=1", "trainer.log_every_n_steps=1"]
@@ -47,11 +57,18 @@ def data_overrides(data: str, data_dir: Path) -> list[str]:
     return [o.format(data_dir=data_dir) for o in TEST_DATA[data][1]]
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """A minimal environment for a command the tests start: the repository on PYTHONPATH, system binaries on PATH,
+    and the worker's thread count (a run computes the same sums as the in-process runs it is compared with)."""
+    threads = {"OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"]} if "OMP_NUM_THREADS" in os.environ else {}
+    return {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **threads, **extra}
+
+
 def run_cli(module: str, *overrides: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m <module> <overrides>` in a fresh process, as a user runs it: output captured, a minimal
-    environment (the repository on PYTHONPATH, system binaries on PATH)."""
+    environment (child_env)."""
     return subprocess.run([sys.executable, "-m", module, *overrides], cwd=cwd, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=timeout)
+                          env=child_env(), timeout=timeout)
 
 
 @pytest.fixture

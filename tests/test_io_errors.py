@@ -16,7 +16,7 @@ from src.core.atomic_io import WriteFailed, atomic_save, atomic_write
 from src.data.synthetic import write_mnist
 from src.run.compose import compose_config
 from src.train import train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, child_env
 from tests.test_resume import tiny
 
 
@@ -64,7 +64,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_one_line_and_keeps_the_p
     assert len(before) > 900_000  # mlp_gan's checkpoint (~1.2 MB) can't be written under the limit below
 
     result = subprocess.run([sys.executable, "-m", "src.train", *overrides, f"resume={run}", "max_batches=8"], cwd=ROOT,
-                            capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, env=child_env(),
                             preexec_fn=lambda: limit_file_size(900_000), timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr

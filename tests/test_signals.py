@@ -14,7 +14,7 @@ from src.core.signals import take_stop
 from src.data.synthetic import write_mnist
 from src.run.compose import compose_config
 from src.train import train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, child_env
 from tests.test_resume import assert_same_end, tiny
 
 STOP_AT = 6  # the signal arrives as batch 6 starts (mid-epoch: 8 batches per epoch, last periodic save at 3)
@@ -30,7 +30,7 @@ def start(*overrides: str, env: dict[str, str] | None = None) -> subprocess.Pope
     """`python -m src.train` as a user (or SLURM) starts it: the repository on PYTHONPATH, output captured."""
     return subprocess.Popen([sys.executable, "-m", "src.train", *overrides], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})})
+                            env=child_env(**(env or {})))
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 import src.run.cli as cli
 from src.run.compose import FileKeys, compose_config, group_options
-from tests.conftest import FAST, ROOT, data_overrides
+from tests.conftest import FAST, ROOT, child_env, data_overrides
 
 # Runs a CLI as `python -m` would, then prints which of the named modules it imported (on the last line).
 IMPORTED = """
@@ -29,7 +29,7 @@ print("imported:", sorted(m for m in {watched!r} if m in sys.modules))
 def imported(module: str, args: list[str], watched: tuple[str, ...], cwd=ROOT) -> list[str]:
     snippet = IMPORTED.format(module=module, args=args, watched=watched)
     done = subprocess.run([sys.executable, "-c", snippet], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                          env=child_env())
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("imported:"), done.stderr[-2000:]
     return ast.literal_eval(last.removeprefix("imported:"))

@@ -94,13 +94,15 @@ def closest_key(cfg: DictConfig, key: str, cutoff: float = 0.6) -> str | None:
 
 def validate_train_config(cfg: DictConfig) -> None:
     require_no_missing(cfg)
-    for key in ("model.lr_g", "model.lr_d", "model.n_critic", "model.z_dim", "model.num_fixed", "model.image_size",
-                "data.batch_size"):
+    # data.batch_size and data.image_size: the DataModules check them, for every CLI that builds one
+    for key in ("model.lr_g", "model.lr_d", "model.n_critic", "model.z_dim", "model.num_fixed", "model.image_size"):
         require_positive(OmegaConf.select(cfg, key), key)
     if cfg.max_batches is not None:
         require_positive(cfg.max_batches, "max_batches")
     if cfg.get("max_minutes") is not None:
         require_positive(cfg.max_minutes, "max_minutes")
+    if cfg.model.get("grad_clip_norm") is not None:
+        require_positive(cfg.model.grad_clip_norm, "model.grad_clip_norm")
     require_count(cfg, "checkpoint_every_n_batches", "for none between epochs")
     require_count(cfg, "report_every_n_batches", "for no loss line")
     require_count(cfg, "sample_every_n_batches", "for grids at epoch ends only")

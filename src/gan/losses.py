@@ -69,16 +69,3 @@ class Wasserstein(Loss):
 
     def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return -fake_logits.float().mean()
-
-
-_BCE = BCE()
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """BCE().discriminator: mean of BCE(D(x), 1) and BCE(D(G(z)), 0)."""
-    return _BCE.discriminator(real_logits, fake_logits)
-
-
-def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """BCE().generator: BCE(D(G(z)), 1), the generator wants its samples called real."""
-    return _BCE.generator(fake_logits)

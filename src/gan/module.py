@@ -14,7 +14,6 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from src.core.checks import require_positive
 from src.core.errors import UserError
 from src.core.loop import mark_batch_counted, upgrade_checkpoint
 from src.gan.augment import STATE_PREFIX as AUGMENT_PREFIX
@@ -33,7 +32,7 @@ from src.gan.interval_means import IntervalMeans
 from src.gan.losses import BCE, Loss
 from src.gan.regularizers import NoPenalty, Regularizer
 from src.gan.updates import choose_updates
-from src.networks.conditional import ConditionalGenerator, ProjectionDiscriminator
+from src.networks.conditional import ProjectionDiscriminator, conditioned_generator
 from src.networks.spectral_norm import apply_spectral_norm
 
 # The EMA copy of G stays in eval mode on purpose (it is only sampled); Lightning would warn about it every fit.
@@ -54,12 +53,6 @@ def takes_capturable(*factories: "OptimizerFactory") -> bool:
     return all("capturable" in inspect.signature(factory).parameters for factory in factories)
 
 
-def require_classes(num_classes: int | None) -> None:
-    if num_classes is None or num_classes < 2:
-        raise UserError(f"model.conditional=true needs labelled data with at least 2 classes, got {num_classes}: "
-                        "data=folder takes one class per top-level subfolder (data.path/<class>/<images>)")
-
-
 OptimizerFactory = Callable[..., torch.optim.Optimizer]  # params -> optimizer (Hydra's `_partial_: true`)
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]  # (optimizer, total_batches) -> scheduler
 
@@ -75,51 +68,45 @@ class GAN(L.LightningModule):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
         z_dim: int,
         image_size: int,
         channels: int,
         loss: Loss | None = None,
         regularizer: Regularizer | None = None,
         augment: Augment | None = None,
-        optimizer_g: OptimizerFactory | None = None,
-        optimizer_d: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         spectral_norm: bool = False,
         grad_clip_norm: float | None = None,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
-        betas: Sequence[float] = (0.5, 0.999),
         n_critic: int = 1,
+        reuse_fake: bool = True,
         num_fixed: int = 64,
         fixed_seed: int = 0,
-        compile: bool = False,
-        cuda_graph: bool = False,
-        channels_last: bool = False,
-        fused_adam: bool = True,
+        conditional: bool = False,
+        num_classes: int | None = None,
+        class_embedding_dim: int = 16,
+        class_batch_norm: bool = False,
         ema_decay: float | None = None,
         ema_warmup: bool = True,
         ema_start: int = 0,
         ema_bn_batches: int = 16,
         sample_with_ema: bool = True,
-        reuse_fake: bool = True,
-        conditional: bool = False,
-        num_classes: int | None = None,
-        class_embedding_dim: int = 16,
-        class_batch_norm: bool = False,
+        compile: bool = False,
+        cuda_graph: bool = False,
+        channels_last: bool = False,
+        lr_g: float | None = None,
+        lr_d: float | None = None,
+        betas: Sequence[float] | None = None,
+        fused_adam: bool | None = None,
     ) -> None:
+        """lr_g, lr_d, betas, fused_adam: the model config's optimizer settings, which reach the optimizers through
+        conf/optimizer/ (optimizer_g, optimizer_d); here they are only recorded, in the checkpoint's
+        hyper_parameters. Settings that must be positive are checked with the config (src/core/checks.py)."""
         super().__init__()
-        for key, value in {"model.lr_g": lr_g, "model.lr_d": lr_d, "model.n_critic": n_critic,
-                           "model.num_fixed": num_fixed, "model.z_dim": z_dim}.items():
-            require_positive(value, key)
-        if grad_clip_norm is not None:
-            require_positive(grad_clip_norm, "model.grad_clip_norm")
         objective = {"loss": loss or BCE(), "regularizer": regularizer or NoPenalty(),
                      "augment": augment or NoAugment()}
-        self.save_hyperparameters(ignore=["generator", "discriminator", *objective, "optimizer_g", "optimizer_d",
-                                          "scheduler"])
-        # Checkpoints keep plain values only (they load with weights_only): the objects are recorded by their repr.
-        self.hparams.update({name: repr(value) for name, value in objective.items()})
-        self.hparams.betas = tuple(float(b) for b in betas)
+        self._record_hyperparameters(objective)
         self.automatic_optimization = False
         # Read on every batch, and by every callback: plain attributes, not lookups in hparams.
         self.n_critic, self.conditional = n_critic, conditional
@@ -127,33 +114,44 @@ class GAN(L.LightningModule):
         # dcgan does); G's graph is kept for it. With n_critic > 1 every D step and the G step draw fresh noise.
         self.reuses_fake = reuse_fake and n_critic == 1
         self.loss, self.regularizer, self.augment = objective.values()
-        adam = functools.partial(torch.optim.Adam, betas=self.hparams.betas, fused=fused_adam or None)
-        self.optimizer_g = optimizer_g or functools.partial(adam, lr=lr_g)
-        self.optimizer_d = optimizer_d or functools.partial(adam, lr=lr_d)
-        self.scheduler = scheduler
+        self.optimizer_g, self.optimizer_d, self.scheduler = optimizer_g, optimizer_d, scheduler
+
         discriminator = apply_spectral_norm(discriminator) if spectral_norm else discriminator
-        noise = torch.randn(num_fixed, z_dim, generator=torch.Generator().manual_seed(fixed_seed))
-        self.grid_columns: int | None = None  # conditional grids: one row per class, the same noise down a column
-        if class_batch_norm and not conditional:
-            raise UserError("model.class_batch_norm=true is conditional BatchNorm: it needs model.conditional=true")
-        if conditional:
-            require_classes(num_classes)
-            generator = ConditionalGenerator(generator, num_classes, class_embedding_dim, class_batch_norm)
-            discriminator = ProjectionDiscriminator(discriminator, num_classes, (channels, image_size, image_size))
-            self.grid_columns = -(-num_fixed // num_classes)
-            noise = noise[: self.grid_columns].repeat(num_classes, 1)
-            self.register_buffer("fixed_labels", torch.arange(num_classes).repeat_interleave(self.grid_columns))
-        else:
-            self.fixed_labels = None
-        self.generator, self.discriminator = generator, discriminator
-        self.register_buffer("fixed_noise", noise)
+        self.generator = conditioned_generator(generator, conditional, num_classes, class_embedding_dim,
+                                               class_batch_norm)
+        self.discriminator = (ProjectionDiscriminator(discriminator, num_classes, (channels, image_size, image_size))
+                              if conditional else discriminator)
+        self._fix_latents(num_fixed, fixed_seed, num_classes if conditional else None)
         self._check_shapes()
+
         if ema_decay is not None and not 0 <= ema_decay < 1:
             raise UserError(f"model.ema_decay must be in [0, 1) (null or 0 turns the EMA off), got {ema_decay}")
-        self.ema = EMA(generator, ema_decay, ema_warmup, ema_start) if ema_decay else None
+        self.ema = EMA(self.generator, ema_decay, ema_warmup, ema_start) if ema_decay else None
         self._ema_statistics_fresh = False  # the EMA's BatchNorm statistics belong to its current weights
         self._logged = IntervalMeans()
         self.logged_means: dict[str, float] = {}  # what the last logging batch logged (the progress bar shows it)
+
+    def _record_hyperparameters(self, objective: dict[str, object]) -> None:
+        """Checkpoints keep plain values only (they load with weights_only): the objects are recorded by their repr,
+        the networks and factories not at all."""
+        self.save_hyperparameters(ignore=["generator", "discriminator", *objective, "optimizer_g", "optimizer_d",
+                                          "scheduler"])
+        self.hparams.update({name: repr(value) for name, value in objective.items()})
+        if self.hparams.betas is not None:
+            self.hparams.betas = tuple(float(b) for b in self.hparams.betas)
+
+    def _fix_latents(self, num_fixed: int, seed: int, num_classes: int | None) -> None:
+        """The sample grids' noise (and, conditional, their labels: one row per class, the same noise down a column),
+        drawn once from its own seed and kept as buffers, so every grid of a run shows the same latents."""
+        noise = torch.randn(num_fixed, self.z_dim, generator=torch.Generator().manual_seed(seed))
+        self.grid_columns: int | None = None
+        if num_classes is None:
+            self.fixed_labels = None
+        else:
+            self.grid_columns = -(-num_fixed // num_classes)
+            noise = noise[: self.grid_columns].repeat(num_classes, 1)
+            self.register_buffer("fixed_labels", torch.arange(num_classes).repeat_interleave(self.grid_columns))
+        self.register_buffer("fixed_noise", noise)
 
     @property
     def sampling_generator(self) -> nn.Module:

@@ -1,12 +1,14 @@
 """Class conditioning for any of the five architectures, added around the network instead of inside it.
 
 - ConditionalGenerator: a learned class embedding joined (concatenated) to z; the wrapped generator is built for
-  z_dim + embedding_dim inputs (the model configs do that through the `generator_input` resolver). With
+  z_dim + embedding_dim inputs (conf/shared/model.yaml does that through the `generator_input` resolver). With
   class_batch_norm, every BatchNorm of the wrapped generator also takes its scale and shift from the class
   (conditional BatchNorm, de Vries et al. 2017, as in SNGAN-proj and BigGAN).
 - ProjectionDiscriminator (Miyato & Koyama 2018): logit = psi(phi(x)) + <embed(y), phi(x)>, where phi is everything
   of the wrapped discriminator's `net` but its last layer and psi that last layer. The unconditional logit is the
   wrapped network's own output, computed the same way, so a zero embedding gives exactly the unconditional logit.
+  So a discriminator that can be conditioned keeps its layers in an nn.Sequential named `net` that ends in its output
+  layer (every architecture in src/networks/ does; ProjectionDiscriminator refuses one that doesn't).
 
 Unconditional models are not wrapped at all: their modules, state_dict keys and outputs stay as they were."""
 
@@ -114,3 +116,17 @@ class ProjectionDiscriminator(nn.Module):
         if y is None:
             return logits
         return logits + (self.embed(y).to(hidden.dtype) * hidden.flatten(1)).sum(dim=1)
+
+
+def conditioned_generator(generator: nn.Module, conditional: bool, num_classes: int | None,
+                          class_embedding_dim: int, class_batch_norm: bool = False) -> nn.Module:
+    """The generator as the GAN trains and saves it: wrapped for its classes when model.conditional. The one place
+    that decides it: the GAN module builds G through it, and so do the sampling CLIs when they rebuild a run's G."""
+    if class_batch_norm and not conditional:
+        raise UserError("model.class_batch_norm=true is conditional BatchNorm: it needs model.conditional=true")
+    if not conditional:
+        return generator
+    if num_classes is None or num_classes < 2:
+        raise UserError(f"model.conditional=true needs labelled data with at least 2 classes, got {num_classes}: "
+                        "data=folder takes one class per top-level subfolder (data.path/<class>/<images>)")
+    return ConditionalGenerator(generator, num_classes, class_embedding_dim, class_batch_norm)

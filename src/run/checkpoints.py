@@ -13,7 +13,7 @@ from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.core.layout import RunFolder
 from src.gan.ema import DEFAULT_DECAY, ema_weights, has_ema
-from src.networks.conditional import ConditionalGenerator
+from src.networks.conditional import conditioned_generator
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +101,9 @@ def load_generator(path: str | Path, use_ema: bool | None = None) -> tuple[nn.Mo
     run = RunFolder(run_dir)
     if not use_ema and weights == run.generator and run.generator_raw.is_file():
         weights = run.generator_raw  # generator.pt holds the EMA
-    generator: nn.Module = instantiate(cfg.model.generator)
-    if cfg.model.get("conditional"):
-        generator = ConditionalGenerator(generator, int(cfg.model.num_classes), int(cfg.model.class_embedding_dim),
-                                         bool(cfg.model.get("class_batch_norm", False)))
+    generator = conditioned_generator(instantiate(cfg.model.generator), bool(cfg.model.get("conditional", False)),
+                                      cfg.model.get("num_classes"), int(cfg.model.get("class_embedding_dim", 16)),
+                                      bool(cfg.model.get("class_batch_norm", False)))
     try:
         state, is_ema = generator_state(weights, use_ema)
         generator.load_state_dict(state)

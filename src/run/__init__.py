@@ -1,2 +1,2 @@
-"""A run's life around the GAN: CLI plumbing and one-line errors, config checks, the run folder's layout,
-checkpoints (atomic writes, reading, resuming), launch checks and the sweep summary."""
+"""The top floor beside the CLIs: a run's life around the GAN (CLI plumbing and exit codes, resuming, checking a
+checkpoint fits, why a run stopped, its summary, launch checks and the sweep summary)."""

@@ -89,6 +89,7 @@ def _observe_in_process(rank: int, init_file: str, results: str) -> None:
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_processes_adjust_p_from_every_process_images(tmp_path: Path) -> None:
     results = str(tmp_path / "p")
     torch.multiprocessing.spawn(_observe_in_process, args=(str(tmp_path / "init"), results), nprocs=2)

@@ -99,6 +99,7 @@ def test_resume_after_a_crash_at_an_epoch_end_is_exact(data_dir: Path, uninterru
     assert_same_end(uninterrupted, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_killed_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(
     data_dir: Path, uninterrupted_runs, tmp_path: Path, objective: str

@@ -22,6 +22,7 @@ OBJECTIVES = {"bce": [], "hinge_sn_diffaugment_r1_decay_conditional": [
     "scheduler=linear_decay", "model.conditional=true"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_ddp_on_two_cpu_processes_and_its_checkpoint_loads_in_one(tmp_path: Path, objective: str) -> None:
     write_mnist(tmp_path / "data", n_train=64)

@@ -17,6 +17,8 @@ from src.train import train
 from tests.conftest import ROOT, child_env
 from tests.test_resume import assert_same_end, tiny
 
+pytestmark = pytest.mark.slow  # each test signals processes of its own
+
 STOP_AT = 6  # the signal arrives as batch 6 starts (mid-epoch: 8 batches per epoch, last periodic save at 3)
 DDP = ["trainer=ddp_cpu", "data.batch_size=4"]  # 2 ranks x 4 images: 8 batches per epoch, as in one process
 

@@ -12,7 +12,7 @@ from src.core.host_memory import keep_freed_memory
 from src.core.instantiate import instantiate
 from src.core.logs import quiet_known_warnings
 from src.run.cli import JobFailed, pause_gc, refuse_unknown_keys, run_cli, save_config
-from src.run.resume import checkpoint_to_resume, continue_run_config
+from src.run.resume import checkpoint_to_resume, continue_run_config, only_a_session_that_saved_is_recorded
 
 quiet_known_warnings()
 
@@ -67,9 +67,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 
+def resumable_train(cfg: DictConfig) -> dict[str, float]:
+    with only_a_session_that_saved_is_recorded(cfg):
+        return train(continue_run_config(cfg))
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | dict[str, float] | None:
-    metrics = run_cli(lambda c: train(continue_run_config(c)), cfg)
+    metrics = run_cli(resumable_train, cfg)
     if isinstance(metrics, JobFailed):  # a failed job of a sweep: the summary records it, the others run
         return metrics
     name = cfg.get("optimized_metric")

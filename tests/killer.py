@@ -23,11 +23,12 @@ class KillAfterBatch(L.Callback):
 
 
 class CrashAfterBatch(L.Callback):
-    """Raises after `batch` batches: an in-process crash (cheaper than a subprocess)."""
+    """Raises after `batch` batches: an in-process crash (cheaper than a subprocess); in a resumed run too with
+    in_resumed_run=true."""
 
-    def __init__(self, batch: int) -> None:
-        self.batch = batch
+    def __init__(self, batch: int, in_resumed_run: bool = False) -> None:
+        self.batch, self.in_resumed_run = batch, in_resumed_run
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        if trainer.ckpt_path is None and pl_module.batches_done == self.batch:
+        if (trainer.ckpt_path is None or self.in_resumed_run) and pl_module.batches_done == self.batch:
             raise RuntimeError(f"simulated crash after batch {self.batch}")

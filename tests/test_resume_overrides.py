@@ -82,3 +82,27 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(data_dir: Path, tmp
             f"with python -m src.train resume={run} max_batches=<more than 2>") in again.stdout
     assert "max_steps" not in again.stdout + again.stderr
     assert all(path.read_bytes() == data for path, data in files.items())
+
+
+def test_a_refused_or_failed_resume_changes_nothing_a_later_resume_reads(data_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    trained(data_dir, run)
+    config, records = (run / "config.yaml").read_text(), sorted((run / ".hydra").iterdir())
+    refused = run_cli("src.train", f"resume={run}", "max_batches=4", "seed=7")
+    assert refused.returncode != 0 and "seed can't change" in refused.stderr
+    # fails before its first save with another loss and rate: the run's checkpoints were trained with BCE
+    failed = run_cli("src.train", f"resume={run}", "max_batches=4", "loss=lsgan", "model.lr_g=1e-3",
+                     "checkpoint_every_n_batches=0", "+callbacks.crash._target_=tests.killer.CrashAfterBatch",
+                     "+callbacks.crash.batch=3", "+callbacks.crash.in_resumed_run=true")
+    assert failed.returncode != 0 and "simulated crash after batch 3" in failed.stdout + failed.stderr
+    nothing_to_do = run_cli("src.train", f"resume={run}")
+    assert nothing_to_do.returncode == 0 and "nothing to do" in nothing_to_do.stdout
+    assert (run / "config.yaml").read_text() == config and sorted((run / ".hydra").iterdir()) == records
+
+    resumed = run_cli("src.train", f"resume={run}", "max_batches=3")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 3 and last["hyper_parameters"]["loss"] == "BCE()"
+    assert groups(run / "checkpoints" / "last.ckpt")[0]["lr"] == 2e-4  # not the failed command's 1e-3
+    assert "_target_: src.gan.losses.BCE" in (run / "config.yaml").read_text()
+    assert len(sorted((run / ".hydra").glob("resume_*"))) == 1  # this resume's record only

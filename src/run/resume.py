@@ -16,6 +16,9 @@
 
 import logging
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,31 @@ def hydra_subdir(resume: str | None, ckpt_path: str | None, now: str) -> str:
     """Resolver for hydra.output_subdir (src/resolvers.py): a resumed run keeps the original .hydra/ files."""
     hydra_dir = RunFolder.HYDRA_DIR
     return hydra_dir if resumed_run(resume, ckpt_path) is None else f"{hydra_dir}/resume_{now}"
+
+
+@contextmanager
+def only_a_session_that_saved_is_recorded(cfg: DictConfig) -> Iterator[None]:
+    """A resumed session changes what later resumes read (its .hydra/resume_<time>/ record, config.yaml) only if it
+    saved a checkpoint: a refused command, one with nothing to do, and one that failed or diverged before its first
+    save leave the run as they found it, so a plain resume= afterwards continues as before. (train.log keeps their
+    lines: what was tried.)"""
+    run = resumed_run(cfg.get("resume"), cfg.get("ckpt_path")) if HydraConfig.initialized() else None
+    if run is None:
+        yield
+        return
+    folder = RunFolder(run)
+    record = run / HydraConfig.get().output_subdir
+    config = folder.config.read_bytes() if folder.config.is_file() else None
+    started = max((p.stat().st_mtime_ns for p in folder.checkpoints.glob("*.ckpt")), default=0)
+    try:
+        yield
+    finally:
+        if not any(p.stat().st_mtime_ns > started for p in folder.checkpoints.glob("*.ckpt")):
+            shutil.rmtree(record, ignore_errors=True)
+            if config is not None and folder.config.read_bytes() != config:
+                from src.core.atomic_io import atomic_write
+
+                atomic_write(folder.config, lambda f: f.write(config))
 
 
 def override_key(override: str) -> str:

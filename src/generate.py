@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
+from src.core.atomic_io import atomic_write
 from src.core.checks import require_positive, require_writable
 from src.core.errors import UserError
 from src.gan.sampling import grid, images_in_batches, latents, pixels, save_gif, save_grid, slerp
@@ -83,7 +84,7 @@ def write_samples(cfg: DictConfig, generator: torch.nn.Module, z_dim: int, devic
         start += len(batch)
 
     extra = {} if labels is None else {"labels": labels.numpy()}
-    np.savez_compressed(out / "samples.npz", images=images, latents=noise.numpy(), **extra)
+    atomic_write(out / "samples.npz", lambda f: np.savez_compressed(f, images=images, latents=noise.numpy(), **extra))
     if cfg.get("per_class"):  # one row per class, its first nrow samples
         nrow = min(int(cfg.per_class), cfg.nrow)
         shown = [c * cfg.per_class + j for c in range(generator.num_classes) for j in range(nrow)]
@@ -132,7 +133,8 @@ def write_interpolation(cfg: DictConfig, generator: torch.nn.Module, z_dim: int,
     path_latents, images = interpolate(generator, z_dim, paths, steps, cfg.seed, cfg.batch_size, device, truncation,
                                        labels)
     extra = {} if labels is None else {"labels": labels.numpy()}
-    np.savez_compressed(out / "interpolation.npz", images=images.numpy(), latents=path_latents.numpy(), **extra)
+    atomic_write(out / "interpolation.npz",
+                 lambda f: np.savez_compressed(f, images=images.numpy(), latents=path_latents.numpy(), **extra))
     as_float = images.float() / 127.5 - 1
     save_grid(as_float.flatten(0, 1), out / "interpolation.png", nrow=steps)
     there_and_back = [*range(steps), *range(steps - 2, 0, -1)]  # the last frame leads back into the first

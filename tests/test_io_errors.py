@@ -4,6 +4,7 @@ intact, exits 2 without a traceback, and leaves the previous file and no temp fi
 import errno
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,3 +76,29 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_one_line_and_keeps_the_p
         f"unlimited), then continue with python -m src.train resume={run} (its newest checkpoint, {last} at batch 4, "
         "is intact)"], result.stderr[-3000:]
     assert last.read_bytes() == before and not list(run.rglob("*.tmp"))
+
+
+def test_samples_that_cannot_be_written_keep_the_previous_npz(tmp_path: Path) -> None:
+    run = Path(shutil.copytree(ROOT / "tests" / "assets" / "run_from_main_3f56ba1", tmp_path / "run"))
+    generate = [sys.executable, "-m", "src.generate", f"ckpt_path={run}"]
+    subprocess.run([*generate, "num_samples=16"], cwd=ROOT, env=child_env(), check=True, capture_output=True)
+    npz = run / "samples.npz"
+    before = npz.read_bytes()
+    # 64 samples: the grid (~9 KB) fits under the limit, their npz (~27 KB) does not
+    result = subprocess.run([*generate, "num_samples=64"], cwd=ROOT, capture_output=True, text=True, env=child_env(),
+                            preexec_fn=lambda: limit_file_size(15_000), timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    error = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(error) == 1 and error[0].startswith(f"Error: could not write {npz}: file too large"), result.stderr
+    assert "the previous samples.npz is unchanged and no temp file remains" in error[0]
+    assert npz.read_bytes() == before and not list(run.rglob("*.tmp"))
+
+
+def test_a_read_only_file_system_is_one_line_even_when_the_cleanup_fails(tmp_path: Path, monkeypatch) -> None:
+    def read_only(*args, **kwargs) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(os, "fsync", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)  # the temp file can't be removed either
+    with pytest.raises(WriteFailed, match=f"could not write {tmp_path / 'x.json'}: read-only file system"):
+        atomic_write(tmp_path / "x.json", lambda f: f.write(b"{}"))

@@ -8,6 +8,7 @@ file size limit, read-only or broken disk) removes its temp file and raises Writ
 the file, the error, the free space and the size needed.
 """
 
+import contextlib
 import errno
 import os
 import resource
@@ -132,7 +133,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         os.replace(tmp, path)
     except BaseException as err:
         written = tmp.stat().st_size if tmp.is_file() else 0
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. a read-only file system: the error below is the one to report
+            tmp.unlink(missing_ok=True)
         cause = recorder.error if recorder is not None and recorder.error is not None else err
         if isinstance(cause, OSError) and not isinstance(err, (KeyboardInterrupt, SystemExit)):
             reason, remedy = describe_failure(path, cause, written)

@@ -17,6 +17,7 @@ class RunFolder:
 
     HYDRA_DIR = ".hydra"  # Hydra's records of the run (a resumed run adds .hydra/resume_<time>/)
     CHECKPOINTS = "checkpoints"
+    LOCK = ".lock"  # held by the process training in the folder (src/core/run_lock.py)
     LAST_CHECKPOINT = "last.ckpt"
 
     def __post_init__(self) -> None:
@@ -35,6 +36,10 @@ class RunFolder:
     def overrides(self) -> Path:
         """The command-line overrides the run was started with (Hydra writes them)."""
         return self.hydra_dir / "overrides.yaml"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / self.LOCK
 
     @property
     def checkpoints(self) -> Path:

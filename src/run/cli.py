@@ -90,7 +90,7 @@ def drop_empty_run_folder() -> None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
         return
     folder = Path(HydraConfig.get().runtime.output_dir)
-    hydra_files = {RunFolder.HYDRA_DIR, f"{HydraConfig.get().job.name}.log"}
+    hydra_files = {RunFolder.HYDRA_DIR, RunFolder.LOCK, f"{HydraConfig.get().job.name}.log"}
     if folder.is_dir() and folder != Path.cwd() and {p.name for p in folder.iterdir()} <= hydra_files:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -7,11 +7,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from src.core.checks import require_writable
 from src.core.errors import SweepError, UserError
+from src.core.run_lock import own_run_folder, reserve_new_folder
 from src.run.cli import exit_with
+from src.run.resume import resumed_run
 
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
@@ -49,6 +51,14 @@ class OutputFolderCheck(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.run.dir, "hydra.run.dir")
+        given = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
+        if not given and resumed_run(config.get("resume"), config.get("ckpt_path")) is None:
+            with open_dict(config), read_write(config):  # a new run's default name, made unique
+                config.hydra.run.dir = str(reserve_new_folder(Path(config.hydra.run.dir)))
+        try:  # before Hydra writes its records into it: a folder in use stays as its owner left it
+            own_run_folder(Path(config.hydra.run.dir))
+        except UserError as err:
+            exit_with(err)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir, "hydra.sweep.dir")

@@ -1,0 +1,49 @@
+"""A run folder has one owner: a second command for a folder in which a process is training is refused in one line,
+before it writes anything there; the folder is free again once that process has ended (also by kill -9)."""
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from src.data.synthetic import write_mnist
+from tests.conftest import run_cli
+from tests.test_signals import finish, start
+
+pytestmark = pytest.mark.slow  # processes of its own
+
+
+def test_a_folder_in_use_is_refused_and_free_once_its_owner_ended(tmp_path: Path) -> None:
+    write_mnist(tmp_path / "data")
+    run = tmp_path / "run"
+    common = ["model=mlp_gan", "model.generator.width=8", f"paths.data_dir={tmp_path / 'data'}", "data.batch_size=8",
+              "data.num_workers=0", "~callbacks.progress_bar", "~logger", "sample_every_n_batches=0"]
+    owner = start(*common, "max_batches=100000", "checkpoint_every_n_batches=5", f"hydra.run.dir={run}")
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "last.ckpt").is_file():  # training: it has saved once
+        assert owner.poll() is None and time.monotonic() < deadline, finish(owner)[1][-3000:]
+        time.sleep(0.2)
+    records = {p: p.read_bytes() for p in (run / ".hydra").iterdir()}
+
+    for second in ([*common, "max_batches=3", f"hydra.run.dir={run}"], [f"resume={run}", "max_batches=100001"]):
+        refused = run_cli("src.train", *second)
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("Error: ")]
+        assert refused.returncode == 2 and errors == [
+            f"Error: {run} is in use: process {owner.pid} is training in it; wait until it ends (then resume= "
+            "continues it), or give this command its own folder (e.g. name=<another name>)"], refused.stderr[-3000:]
+    assert {p: p.read_bytes() for p in (run / ".hydra").iterdir()} == records  # nothing written there
+
+    owner.send_signal(signal.SIGKILL)
+    owner.communicate(timeout=60)
+    resumed = run_cli("src.train", f"resume={run}", "max_batches=1")  # a dead owner's lock is gone with it
+    assert resumed.returncode == 0 and "nothing to do" in resumed.stdout, resumed.stderr[-3000:]
+
+
+def test_new_runs_started_in_the_same_second_get_their_own_folders(tmp_path: Path) -> None:
+    from src.core.run_lock import reserve_new_folder
+
+    folder = tmp_path / "outputs" / "2026-12-05" / "10-30-12_baseline"
+    assert [reserve_new_folder(folder) for _ in range(3)] == [
+        folder, folder.with_name("10-30-12_baseline-2"), folder.with_name("10-30-12_baseline-3")]
+    assert all(p.is_dir() for p in folder.parent.iterdir())

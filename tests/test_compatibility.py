@@ -97,3 +97,12 @@ def test_a_default_that_changed_keeps_the_runs_value_unless_given_now(tmp_path: 
     given = run_cli("src.train", f"resume={run}", "max_batches=4", "model.lr_d=3e-4", *common)
     assert given.returncode == 0, given.stderr[-3000:]
     assert "today's defaults differ" not in given.stdout and hparams()["lr_d"] == 3e-4
+
+
+@pytest.mark.parametrize("payload", [torch.zeros(3), [1, 2], "hello"], ids=["tensor", "list", "str"])
+def test_a_generator_file_that_holds_no_weights_is_one_line(old_run: Path, payload: object) -> None:
+    torch.save(payload, old_run / "generator.pt")
+    result = run_cli("src.generate", f"ckpt_path={old_run / 'generator.pt'}", "num_samples=4")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"Error: {old_run / 'generator.pt'} holds a {type(payload).__name__}, not a generator's weights" \
+        in result.stderr

@@ -2,6 +2,7 @@
 training callback with best.ckpt, the evaluate CLI with its cache, and the Inception path with a stand-in."""
 
 import json
+import os
 from pathlib import Path
 from urllib.error import URLError
 
@@ -189,3 +190,24 @@ def test_a_conditional_run_logs_and_evaluates_class_accuracy_and_intra_class_fid
     report = evaluate(compose_config("evaluate", [f"ckpt_path={out}", "num_samples=200", *SMALL[1:]]))
     values = {row["metric"]: row["value"] for row in report["rows"]}
     assert 0 <= values["class_accuracy_domain"] <= 1 and values["intra_fid_domain"] > 0  # 20 per class > 16
+
+
+class Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "pickle payload"])
+def test_a_classifier_file_that_is_not_one_is_one_line(tmp_path: Path, kind: str) -> None:
+    path, marker = tmp_path / "mnist_32_1.pt", tmp_path / "pwned"
+    if kind == "random bytes":
+        path.write_bytes(os.urandom(4096))
+    else:
+        torch.save({"arch": Payload(marker)}, path)
+    with pytest.raises(UserError, match=f"{path} is not a domain classifier file .*: delete it and run "
+                                        "src.train_classifier"):
+        load_classifier(path)
+    assert not marker.exists()

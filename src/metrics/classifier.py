@@ -64,7 +64,7 @@ def load_classifier(path: Path) -> tuple[DomainClassifier, dict[str, Any]]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         model = DomainClassifier(**payload["arch"])
         model.load_state_dict(payload["state_dict"])
-    except (OSError, RuntimeError, KeyError, TypeError) as err:
+    except Exception as err:  # truncated, random bytes, a pickle weights_only refuses, another kind of file
         raise UserError(
             f"{path} is not a domain classifier file ({type(err).__name__}): delete it and run src.train_classifier"
         ) from err

@@ -89,6 +89,9 @@ def generator_state(weights: Path, use_ema: bool = True) -> tuple[dict[str, torc
         if is_ema:
             return ema_weights(state), True
         return {k.removeprefix("generator."): v for k, v in state.items() if k.startswith("generator.")}, False
+    if not isinstance(payload, dict) or not all(isinstance(v, torch.Tensor) for v in payload.values()):
+        raise UserError(f"{weights} holds a {type(payload).__name__}, not a generator's weights (a dict of tensors as "
+                        "src.train writes them): pass a run folder, its generator.pt or a checkpoints/*.ckpt")
     return payload, use_ema and RunFolder(weights.parent).generator_raw.is_file()
 
 

@@ -8,7 +8,9 @@ import torch
 from omegaconf import open_dict
 
 from src.core.errors import TrainingDiverged
+from src.data.synthetic import write_mnist
 from src.train import train
+from tests.conftest import run_cli
 
 
 class PoisonDiscriminator(L.Callback):
@@ -40,3 +42,20 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(train_cfg, tmp
     assert kept["global_step"] == 4  # batch 4: the diverged batch 6 was never saved
     weights = {k: t for k, t in kept["state_dict"].items() if k.startswith(("generator.", "discriminator."))}
     assert weights and all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
+
+
+def test_a_run_that_runs_away_while_finite_stops_before_saving_it(tmp_path: Path) -> None:
+    # Learning rates of 1e3: losses reach 1e20 and weights ~1e4 within the first epoch, every value finite.
+    data = tmp_path / "data"
+    write_mnist(data)
+    run = tmp_path / "run"
+    result = run_cli("src.train", "model=mlp_gan", "model.lr_g=1e3", "model.lr_d=1e3", "max_batches=300",
+                     "trainer.log_every_n_steps=25", "data.batch_size=8", "data.num_workers=0",
+                     f"paths.data_dir={data}", f"hydra.run.dir={run}", "~callbacks.progress_bar")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr and len(errors) == 1, result.stderr[-3000:]
+    # checked at the first epoch end's save (8 batches of 8 images), before anything is written
+    assert errors[0].startswith("Error: training diverged in batches 1-8: it ran away (mean |loss/g| ")
+    assert "a healthy run stays far below |loss| 1e+05 and |weight| 1e+04); no checkpoint was written before it" \
+        in errors[0]
+    assert not list(run.glob("checkpoints/*.ckpt")) and not (run / "generator.pt").exists()

@@ -6,6 +6,10 @@ logging interval (trainer.log_every_n_steps), before every checkpoint save and a
 every floating tensor of the state is checked too (weights can turn non-finite while the loss that produced
 them was still finite). Raising here stops training: checkpoint callbacks run after the others, so a diverged
 state is never saved and the previous checkpoint stays the last one.
+
+A run can also run away while staying finite (a learning rate far too high: losses of 1e4..1e29, weights of 1e16):
+the check also stops a run whose mean |loss| over the interval passes LOSS_BOUND or whose largest weight passes
+WEIGHT_BOUND, bounds no healthy run comes near (Adam moves a weight by about the learning rate a step).
 """
 
 import math
@@ -21,6 +25,8 @@ from src.core.layout import RunFolder
 from src.gan.contract import GANModule
 
 LOSSES = {"loss_g": "loss/g", "loss_d": "loss/d"}
+LOSS_BOUND = 1e5
+WEIGHT_BOUND = 1e4
 
 
 def last_good_checkpoint(trainer: L.Trainer) -> str:
@@ -36,6 +42,12 @@ def last_good_checkpoint(trainer: L.Trainer) -> str:
     return "no checkpoint was written before it"
 
 
+def largest_weight(module: L.LightningModule) -> torch.Tensor:
+    """max |w| over G's and D's parameters, on the device."""
+    params = [p.detach() for net in (module.generator, module.discriminator) for p in net.parameters()]
+    return torch.stack(torch._foreach_norm(params, float("inf"))).max().float()
+
+
 class StopOnDivergence(L.Callback):
     def __init__(self) -> None:
         self._checked = 0  # batches done at the last check
@@ -46,7 +58,7 @@ class StopOnDivergence(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
         if isinstance(outputs, dict) and all(key in outputs for key in LOSSES):
-            losses = torch.stack([outputs[key].detach().float() for key in LOSSES])  # NaN stays NaN in a sum
+            losses = torch.stack([outputs[key].detach().float().abs() for key in LOSSES])  # NaN stays NaN in a sum
             self._sums = losses if self._sums is None else self._sums + losses
         if pl_module.batches_done % trainer.log_every_n_steps == 0:
             self._check_losses(trainer, pl_module)
@@ -60,17 +72,22 @@ class StopOnDivergence(L.Callback):
         sums, self._sums, self._checked = self._sums, None, last
         if sums is None:
             return
-        values = sums.tolist()
-        if all(math.isfinite(v) for v in values):
-            return
+        *values, weight = torch.cat([sums, largest_weight(pl_module).reshape(1)]).tolist()
         count = max(last - first + 1, 1)
         losses = dict(zip(LOSSES.values(), (v / count for v in values), strict=True))
-        bad = " and ".join(name for name, value in losses.items() if not math.isfinite(value))
+        if all(math.isfinite(v) and v < LOSS_BOUND for v in losses.values()) and weight < WEIGHT_BOUND:
+            return
         shown = ", ".join(f"{name}={value:g}" for name, value in losses.items())
         where = f"at batch {last}" if first >= last else f"in batches {first}-{last}"
         mean = "" if first >= last else "mean "
-        raise TrainingDiverged(f"training diverged {where}: {bad} not finite ({mean}{shown}); "
-                               f"{last_good_checkpoint(trainer)}")
+        if not all(math.isfinite(v) for v in losses.values()):
+            bad = " and ".join(name for name, value in losses.items() if not math.isfinite(value))
+            what = f"{bad} not finite ({mean}{shown})"
+        else:
+            sizes = ", ".join(f"|{name}| {value:.3g}" for name, value in losses.items())
+            what = (f"it ran away ({mean}{sizes}, largest weight {weight:.3g}; a healthy run stays far below |loss| "
+                    f"{LOSS_BOUND:.0e} and |weight| {WEIGHT_BOUND:.0e})")
+        raise TrainingDiverged(f"training diverged {where}: {what}; {last_good_checkpoint(trainer)}")
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: GANModule, checkpoint: dict[str, Any]) -> None:
         self._check_losses(trainer, pl_module)

@@ -20,6 +20,16 @@ def test_a_folder_in_use_is_refused_and_free_once_its_owner_ended(tmp_path: Path
     common = ["model=mlp_gan", "model.generator.width=8", f"paths.data_dir={tmp_path / 'data'}", "data.batch_size=8",
               "data.num_workers=0", "~callbacks.progress_bar", "~logger", "sample_every_n_batches=0"]
     owner = start(*common, "max_batches=100000", "checkpoint_every_n_batches=5", f"hydra.run.dir={run}")
+    try:
+        refused_while_owned(owner, run, common)
+    finally:  # never leave it training
+        owner.send_signal(signal.SIGKILL)
+        owner.communicate(timeout=60)
+    resumed = run_cli("src.train", f"resume={run}", "max_batches=1")  # a dead owner's lock is gone with it
+    assert resumed.returncode == 0 and "nothing to do" in resumed.stdout, resumed.stderr[-3000:]
+
+
+def refused_while_owned(owner, run: Path, common: list[str]) -> None:
     deadline = time.monotonic() + 120
     while not (run / "checkpoints" / "last.ckpt").is_file():  # training: it has saved once
         assert owner.poll() is None and time.monotonic() < deadline, finish(owner)[1][-3000:]
@@ -33,11 +43,6 @@ def test_a_folder_in_use_is_refused_and_free_once_its_owner_ended(tmp_path: Path
             f"Error: {run} is in use: process {owner.pid} is training in it; wait until it ends (then resume= "
             "continues it), or give this command its own folder (e.g. name=<another name>)"], refused.stderr[-3000:]
     assert {p: p.read_bytes() for p in (run / ".hydra").iterdir()} == records  # nothing written there
-
-    owner.send_signal(signal.SIGKILL)
-    owner.communicate(timeout=60)
-    resumed = run_cli("src.train", f"resume={run}", "max_batches=1")  # a dead owner's lock is gone with it
-    assert resumed.returncode == 0 and "nothing to do" in resumed.stdout, resumed.stderr[-3000:]
 
 
 def test_new_runs_started_in_the_same_second_get_their_own_folders(tmp_path: Path) -> None:

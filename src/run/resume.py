@@ -62,7 +62,7 @@ def only_a_session_that_saved_is_recorded(cfg: DictConfig) -> Iterator[None]:
     save leave the run as they found it, so a plain resume= afterwards continues as before. (train.log keeps their
     lines: what was tried.)"""
     run = resumed_run(cfg.get("resume"), cfg.get("ckpt_path")) if HydraConfig.initialized() else None
-    if run is None:
+    if run is None or HydraConfig.get().output_subdir is None:  # DDP's other processes write no records
         yield
         return
     folder = RunFolder(run)

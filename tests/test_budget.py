@@ -20,8 +20,10 @@ def test_an_explicit_epoch_limit_that_cuts_the_budget_is_named(train_cfg, logged
     cfg = train_cfg("model=mlp_gan", "model.generator.width=8", "max_batches=50", "trainer.max_epochs=2", "~logger",
                     "~callbacks")
     train(cfg)
+    out = logged()
     assert f"stopped at batch 16 of max_batches=50: trainer.max_epochs=2 reached; everything a finished run writes " \
-           f"is in {cfg.paths.output_dir}" in logged()
+           f"is in {cfg.paths.output_dir}" in out
+    assert f"continue:    python -m src.train resume={cfg.paths.output_dir}  (on to max_batches=50)" in out
 
 
 def test_max_minutes_stops_and_saves_what_a_finished_run_saves(train_cfg, logged) -> None:
@@ -32,6 +34,9 @@ def test_max_minutes_stops_and_saves_what_a_finished_run_saves(train_cfg, logged
     run = Path(cfg.paths.output_dir)
     out = logged()
     assert "of max_batches=1000000: max_minutes reached;" in out and f"resume={run} max_minutes=<more>" in out
+    # the closing summary says the same, not "max_batches=<more than N>" (the budget was not reached)
+    assert f"continue:    python -m src.train resume={run} max_minutes=<more than 0.02>" in out
+    assert "train more:" not in out
     for name in ("checkpoints/last.ckpt", "generator.pt", "generator_raw.pt", "discriminator.pt",
                  "training_progress.gif"):
         assert (run / name).is_file(), name

@@ -72,6 +72,17 @@ def logger_folders(trainer: L.Trainer) -> list[str]:
     return folders
 
 
+def next_command(trainer: L.Trainer, batches: int, cfg: DictConfig, root: str) -> str:
+    """How to go on: to the budget when the run stopped short of it (a signal, the wall clock), else past it."""
+    from src.run.budget import stop_reason
+
+    if cfg.max_batches is None or batches >= cfg.max_batches:
+        return f"train more:  python -m src.train resume={root} max_batches=<more than {batches}>"
+    if stop_reason(trainer).startswith("max_minutes"):  # it counts the run's training time across resumes
+        return f"continue:    python -m src.train resume={root} max_minutes=<more than {cfg.max_minutes}>"
+    return f"continue:    python -m src.train resume={root}  (on to max_batches={cfg.max_batches})"
+
+
 def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfig) -> None:
     """The last lines of a run: how far it got, and the files and commands a user wants next."""
     if not trainer.is_global_zero:
@@ -91,6 +102,6 @@ def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfi
     root = shlex.quote(str(run.root))
     if run.generator.is_file():
         lines.append(f"  sample it:   python -m src.generate ckpt_path={root} num_samples=64")
-    lines.append(f"  train more:  python -m src.train resume={root} max_batches=<more than {batches}>")
+    lines.append(f"  {next_command(trainer, batches, cfg, root)}")
     for line in lines:
         log.info(line)

@@ -26,6 +26,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from src.core.device_settings import apply_device_settings
     from src.core.loop import batches_in
     from src.core.no_profiler import NoProfiler
+    from src.core.signals import last_files_first
     from src.gan.contract import require_gan_module
     from src.run.budget import budget_spent, report_short_budget
     from src.run.checkpoints import require_fits
@@ -61,7 +62,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     save_config(cfg, cfg.paths.output_dir)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    with last_files_first():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     report_short_budget(trainer, model, cfg)
     log_summary(trainer, model.batches_done, time.perf_counter() - start, cfg)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

@@ -45,3 +45,14 @@ class SignalAtTrainStart(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         os.kill(os.getpid(), self.signum)
+
+
+class SignalAtFitEnd(L.Callback):
+    """Sends `signum` as the run's last files (weights, GIF) are about to be written: listed before the callbacks
+    that write them."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        os.kill(os.getpid(), self.signum)

@@ -144,3 +144,22 @@ def test_a_sigterm_that_lightning_caught_just_before_training_stops_before_the_f
     assert stop is not None and stop.signum == signal.SIGTERM
     assert stop.message == "stopped by SIGTERM before batch 1: nothing new to save"
     assert not (tmp_path / "checkpoints").exists()  # nothing trained, nothing saved
+
+
+def test_a_signal_as_the_run_ends_waits_for_its_last_files(data_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # the signaller first, then the callbacks that write the final files (removed and added back after it)
+    status, output = finish(start(*tiny(data_dir, 3), "max_batches=4", f"hydra.run.dir={run}",
+                                  "+callbacks.signal._target_=tests.signaller.SignalAtFitEnd",
+                                  f"+callbacks.signal.signum={int(signal.SIGTERM)}",
+                                  "~callbacks.export_weights", "~callbacks.sample_grids",
+                                  "+callbacks.export_weights._target_=src.callbacks.export_weights.ExportWeights",
+                                  f"+callbacks.export_weights.output_dir={run}",
+                                  "+callbacks.sample_grids._target_=src.callbacks.sample_grids.SampleGrids",
+                                  f"+callbacks.sample_grids.output_dir={run}",
+                                  "+callbacks.sample_grids.every_n_batches=2"))
+    assert status == 0, output[-3000:]
+    assert "SIGTERM arrived as the run ended: its last files were finished first" in output
+    for name in ("generator.pt", "discriminator.pt", "training_progress.gif", "checkpoints/last.ckpt"):
+        assert (run / name).is_file(), name
+    assert "[done] 4 batches of max_batches=4" in output

@@ -9,11 +9,14 @@ non-zero exit status (128 + the signal number: 143, 130, 138), instead of Lightn
   one line, a SLURM requeue when SLURM's time-limit warning (SIGUSR1) caused it, and the exit status.
 """
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
@@ -109,3 +112,19 @@ def finish_stop(stop: Stop) -> NoReturn:
 def stop_pending() -> bool:
     """Whether training in this process was stopped by a signal (its line comes once training has ended)."""
     return _recorded is not None
+
+
+@contextmanager
+def last_files_first() -> Iterator[None]:
+    """Around trainer.fit: Lightning puts the process's own handlers back before on_fit_end, where the weights,
+    grids and GIF are written, so a stop signal there would kill the run half-way, silently. Under this block such a
+    signal waits for the end of fit instead (a second one still stops at once), and one line says so."""
+    outer = StopSignals()
+    outer.install()
+    try:
+        yield
+    finally:
+        outer.restore()
+        if outer.received:
+            logging.getLogger(__name__).info(f"{signal.Signals(outer.received).name} arrived as the run ended: its "
+                                             "last files were finished first")

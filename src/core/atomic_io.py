@@ -23,6 +23,7 @@ from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from src.core.errors import UserError
+from src.core.signals import exiting_at_once
 
 
 class WriteFailed(UserError):
@@ -135,6 +136,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         written = tmp.stat().st_size if tmp.is_file() else 0
         with contextlib.suppress(OSError):  # e.g. a read-only file system: the error below is the one to report
             tmp.unlink(missing_ok=True)
+        if status := exiting_at_once():  # a second stop signal during the write: the old file stays, exit now
+            raise SystemExit(status) from None
         cause = recorder.error if recorder is not None and recorder.error is not None else err
         if isinstance(cause, OSError) and not isinstance(err, (KeyboardInterrupt, SystemExit)):
             reason, remedy = describe_failure(path, cause, written)

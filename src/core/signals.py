@@ -55,10 +55,21 @@ class StopSignals:
         self._previous = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        global _exiting
         if self.received:
             os.write(2, f"\n{signal.Signals(signum).name} again: stopping at once\n".encode())
-            raise SystemExit(exit_status(signum))
+            _exiting = exit_status(signum)
+            raise SystemExit(_exiting)
         self.received = signum
+
+
+_exiting = 0  # the exit status a second stop signal asked for (0: none)
+
+
+def exiting_at_once() -> int:
+    """The status to exit with when a second stop signal is under way: code that catches what the signal's
+    SystemExit turned into (torch.save reports it as a RuntimeError) exits with it instead."""
+    return _exiting
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from src.core.checkpoint_files import newest_checkpoint
+from src.core.errors import UserError
 from src.data.synthetic import write_mnist
 from src.run.compose import compose_config
 from src.train import train
@@ -148,3 +149,19 @@ def test_n_critic_can_change_when_a_run_continues(data_dir: Path, tmp_path: Path
     assert last["global_step"] == 5 and last["hyper_parameters"]["n_critic"] == 3
     adam_steps = [int(state["step"]) for state in last["optimizer_states"][1]["state"].values()]
     assert set(adam_steps) == {2 * 1 + 3 * 3}  # D: one step in each of batches 1-2, three in each of 3-5
+
+
+def test_unreadable_checkpoints_are_named_when_resume_skips_them(data_dir: Path, tmp_path: Path, logged) -> None:
+    overrides = [*tiny(data_dir, 0), "max_batches=9"]  # epoch_000.ckpt at batch 8, last.ckpt at 9
+    train(compose_config("train", overrides, tmp_path))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated
+    logged()
+    train(compose_config("train", [*overrides, f"resume={tmp_path}", "max_batches=10"], tmp_path))
+    assert "[resume] skipped unreadable last.ckpt (RuntimeError): continuing from epoch_000.ckpt (batch 8)" in logged()
+
+    for path in (tmp_path / "checkpoints").glob("*.ckpt"):
+        path.write_bytes(b"")
+    with pytest.raises(UserError, match=r"holds no readable checkpoint in .*checkpoints \(unreadable: epoch_000.ckpt "
+                                        r"\(empty\), last.ckpt \(empty\)\): start a new run"):
+        train(compose_config("train", [*overrides, f"resume={tmp_path}", "max_batches=12"], tmp_path))

@@ -34,13 +34,16 @@ def read_checkpoint(path: Path, key: str) -> dict[str, Any]:
     return payload
 
 
-def newest_checkpoint(folder: Path) -> tuple[Path, int] | None:
-    """(path, batches trained) of the most advanced checkpoint in folder that loads; unreadable files are skipped."""
+def newest_checkpoint(folder: Path, skipped: list[str] | None = None) -> tuple[Path, int] | None:
+    """(path, batches trained) of the most advanced checkpoint in folder that loads; unreadable files are skipped
+    (and named in `skipped`, with why, when given)."""
     found = []
-    for path in folder.glob("*.ckpt") if folder.is_dir() else []:
+    for path in sorted(folder.glob("*.ckpt")) if folder.is_dir() else []:
         try:
             batches = batches_in(load_lazily(path))
-        except Exception:  # truncated, empty, not a torch file, not a training checkpoint
+        except Exception as err:  # truncated, empty, not a torch file, not a training checkpoint
+            if skipped is not None:
+                skipped.append(f"{path.name} ({'empty' if path.stat().st_size == 0 else type(err).__name__})")
             continue
         found.append(((batches, path.stat().st_mtime, path.name == RunFolder.LAST_CHECKPOINT), path))
     if not found:

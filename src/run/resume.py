@@ -182,11 +182,16 @@ def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
         return str(path), read_checkpoint(path, "resume")
     if not path.is_dir():
         raise UserError(f"resume={resume} does not exist: {RESUMABLE_HINT}")
-    checkpoints = RunFolder(path).checkpoints
-    found = newest_checkpoint(checkpoints)
+    checkpoints, skipped = RunFolder(path).checkpoints, []
+    found = newest_checkpoint(checkpoints, skipped)
     if found is None:
-        raise UserError(f"resume={resume} holds no readable checkpoint in {checkpoints}: "
+        why = (f"unreadable: {', '.join(skipped)}" if skipped else
+               "no .ckpt files" if checkpoints.is_dir() else "no checkpoints/ folder")
+        raise UserError(f"resume={resume} holds no readable checkpoint in {checkpoints} ({why}): "
                         "start a new run, or pass ckpt_path=<file> if you have one elsewhere")
+    if skipped:
+        log.info(f"[resume] skipped unreadable {', '.join(skipped)}: continuing from {found[0].name} "
+                 f"(batch {found[1]})")
     return str(found[0]), read_checkpoint(found[0], "resume")
 
 

@@ -93,3 +93,10 @@ def test_a_key_that_does_not_exist_is_one_line_naming_the_nearest(module: str, a
     result = run_cli(module, *args, f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2 and result.stderr.strip() == expected and result.stdout == ""
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_folder_behind(tmp_path: Path) -> None:
+    result = run_cli("src.train", "data=cifar10", f"paths.data_dir={tmp_path / 'empty'}",
+                     f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)
+    assert result.returncode == 2 and "Error: CIFAR-10 is not in " in result.stderr, result.stderr[-2000:]
+    assert not list((tmp_path / "outputs").rglob("*.yaml"))  # no run folder with only its config.yaml

@@ -86,12 +86,13 @@ class JobFailed(float):
 
 def drop_empty_run_folder() -> None:
     """A refused command leaves no folder behind: Hydra made the run folder before the command was checked, and it
-    holds only Hydra's records (.hydra/, the log). A folder with anything else (a run being resumed) is kept."""
+    holds only records of the command (.hydra/, the log, the lock, config.yaml: a data error comes after it is
+    written). A folder with anything else (a run being resumed: its checkpoints) is kept."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
         return
     folder = Path(HydraConfig.get().runtime.output_dir)
-    hydra_files = {RunFolder.HYDRA_DIR, RunFolder.LOCK, f"{HydraConfig.get().job.name}.log"}
-    if folder.is_dir() and folder != Path.cwd() and {p.name for p in folder.iterdir()} <= hydra_files:
+    records = {RunFolder.HYDRA_DIR, RunFolder.LOCK, RunFolder(folder).config.name, f"{HydraConfig.get().job.name}.log"}
+    if folder.is_dir() and folder != Path.cwd() and {p.name for p in folder.iterdir()} <= records:
         shutil.rmtree(folder, ignore_errors=True)
 
 

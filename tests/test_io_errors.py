@@ -102,3 +102,13 @@ def test_a_read_only_file_system_is_one_line_even_when_the_cleanup_fails(tmp_pat
     monkeypatch.setattr(Path, "unlink", read_only)  # the temp file can't be removed either
     with pytest.raises(WriteFailed, match=f"could not write {tmp_path / 'x.json'}: read-only file system"):
         atomic_write(tmp_path / "x.json", lambda f: f.write(b"{}"))
+
+
+def test_a_full_disk_before_the_first_byte_claims_no_size(tmp_path: Path, monkeypatch) -> None:
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(WriteFailed) as failed:
+        atomic_write(tmp_path / "new.json", lambda f: None)  # a new file, nothing written yet
+    assert "no space left on device (" in str(failed.value) and "needs" not in str(failed.value)

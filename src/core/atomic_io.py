@@ -82,13 +82,14 @@ def describe_failure(path: Path, err: OSError, written: int) -> tuple[str, str]:
         replaced = 0
     # a new version is about as big as the file it replaces; else it needs at least what was written before failing
     need = f"~{human_size(replaced)}" if replaced >= written else f"at least {human_size(written)}"
+    needs = f", the file needs {need}" if max(replaced, written) > 0 else ""  # nothing to go by: say nothing
     mount = mount_point(path.parent)
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         try:
             free = f"{human_size(shutil.disk_usage(mount).free)} free on {mount}"
         except OSError:
             free = f"on {mount}"
-        return f"{reason} ({free}, the file needs {need})", f"free space on {mount} (or write elsewhere)"
+        return f"{reason} ({free}{needs})", f"free space on {mount} (or write elsewhere)"
     if err.errno == errno.EFBIG:
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
         if limit != resource.RLIM_INFINITY:

@@ -117,3 +117,34 @@ def test_data_folder_without_a_path_is_a_one_line_error() -> None:
     cfg = compose_config("train", ["data=folder"])
     with pytest.raises(UserError, match=r"data\.path is required"):
         instantiate(cfg.data)
+
+
+def test_a_read_only_data_folder_trains_without_the_decoded_cache(tmp_path: Path, monkeypatch, logged) -> None:
+    import builtins
+    import errno
+    import os
+
+    from src.core import atomic_io
+    from src.data.mnist import MNISTDataModule
+    from src.data.synthetic import write_mnist
+
+    write_mnist(tmp_path)
+    real_open = builtins.open
+
+    def read_only_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and Path(path).parent == tmp_path:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    def read_only_unlink(self, missing_ok=False):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(atomic_io, "open", read_only_open, raising=False)  # the cache's temp file
+    monkeypatch.setattr(Path, "unlink", read_only_unlink)
+    dm = MNISTDataModule(str(tmp_path), image_size=28, channels=1, batch_size=8, num_workers=0)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.num_images == 64 and not dm.cache_path.exists()
+    lines = logged()
+    assert "read-only file system" in lines and "continuing without the decoded-data cache" in lines
+    assert "[data] MNIST: decoded 64 images (not cached: see the line above)" in lines

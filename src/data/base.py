@@ -142,8 +142,10 @@ class ImageDataModule(L.LightningDataModule):
         if self.in_memory and self.images is None:
             (self.images, self.labels), cached = load_or_build(self.cache_path, self.raw_dir, self._verify_and_decode,
                                                                self.preparing)
-            if not cached:
+            if not cached and self.cache_path.is_file():
                 log.info(f"[data] {self.name}: decoded {len(self.images)} images once into {self.cache_path}")
+            elif not cached:
+                log.info(f"[data] {self.name}: decoded {len(self.images)} images (not cached: see the line above)")
         if not self.in_memory and self.train_set is None:
             self.train_set = self.make_dataset(self.transform())
         if self.num_images < self.batch_size:

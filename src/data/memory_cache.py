@@ -6,8 +6,8 @@ keeps the cache). A rebuild runs under the dataset's lock (src/data/lock.py), so
 decode once, and starts with the dataset's own check of its raw files (known checksums, src/data/checksums.py).
 """
 
+import logging
 import pickle
-import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -17,6 +17,8 @@ import torch
 
 from src.core.atomic_io import WriteFailed, atomic_save
 from src.data.checksums import md5_of
+
+log = logging.getLogger(__name__)
 
 FORMAT = 2  # bump when the cached layout changes
 
@@ -45,7 +47,7 @@ def _write(cache: Path, source: list[list], md5: dict[str, str], images: torch.T
     try:
         atomic_save({"format": FORMAT, "source": source, "md5": md5, "images": images, "labels": labels}, cache)
     except WriteFailed as err:  # a read-only data dir still trains, it just decodes again next time
-        warnings.warn(f"{err.what}: continuing without the decoded-data cache", stacklevel=3)
+        log.warning(f"[data] {err.what}: continuing without the decoded-data cache")
 
 
 def load_or_build(

@@ -106,3 +106,15 @@ def test_a_generator_file_that_holds_no_weights_is_one_line(old_run: Path, paylo
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert f"Error: {old_run / 'generator.pt'} holds a {type(payload).__name__}, not a generator's weights" \
         in result.stderr
+
+
+def test_a_generator_with_non_finite_weights_is_refused_in_one_line(old_run: Path) -> None:
+    weights = torch.load(old_run / "generator.pt", weights_only=True)
+    first = next(k for k, t in weights.items() if t.is_floating_point())
+    weights[first] = torch.full_like(weights[first], float("nan"))
+    torch.save(weights, old_run / "generator.pt")
+    result = run_cli("src.generate", f"ckpt_path={old_run / 'generator.pt'}", "num_samples=4")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"Error: {old_run / 'generator.pt'} holds non-finite weights ({first}): sample from a checkpoint" \
+        in result.stderr
+    assert not (old_run / "samples.png").exists()

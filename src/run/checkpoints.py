@@ -115,4 +115,8 @@ def load_generator(path: str | Path, use_ema: bool | None = None) -> tuple[nn.Mo
             f"{weights} does not hold weights of this run's generator ({cfg.model.generator._target_}): "
             "pass the checkpoint of the run it came from"
         ) from err
+    broken = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:  # it would sample black (or noise) images without a word
+        raise UserError(f"{weights} holds non-finite weights ({broken[0]}{' and more' if len(broken) > 1 else ''}): "
+                        f"sample from a checkpoint from before it diverged, e.g. ckpt_path={run.checkpoints}/<file>")
     return generator, cfg, weights, is_ema

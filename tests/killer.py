@@ -32,3 +32,22 @@ class CrashAfterBatch(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
         if (trainer.ckpt_path is None or self.in_resumed_run) and pl_module.batches_done == self.batch:
             raise RuntimeError(f"simulated crash after batch {self.batch}")
+
+
+class FullDiskInLogger(L.Callback):
+    """From batch `batch` on, TensorBoard's event writer fails as on a full disk: every write, flush and close
+    raises ENOSPC (its background writer re-raises a failed write at each later call)."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if pl_module.batches_done != self.batch:
+            return
+        import errno
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        writer = trainer.logger.experiment.file_writer.event_writer
+        writer.add_event = writer.flush = writer.close = full

@@ -3,6 +3,7 @@ intact, exits 2 without a traceback, and leaves the previous file and no temp fi
 
 import errno
 import os
+import re
 import resource
 import shutil
 import signal
@@ -112,3 +113,19 @@ def test_a_full_disk_before_the_first_byte_claims_no_size(tmp_path: Path, monkey
     with pytest.raises(WriteFailed) as failed:
         atomic_write(tmp_path / "new.json", lambda f: None)  # a new file, nothing written yet
     assert "no space left on device (" in str(failed.value) and "needs" not in str(failed.value)
+
+
+def test_a_full_disk_under_the_tensorboard_logs_is_one_line(tmp_path: Path) -> None:
+    write_mnist(tmp_path / "data")
+    run = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "src.train", *tiny(tmp_path / "data", 4), "max_batches=12",
+                             f"hydra.run.dir={run}", "+callbacks.full._target_=tests.killer.FullDiskInLogger",
+                             "+callbacks.full.batch=5"], cwd=ROOT, capture_output=True, text=True, env=child_env(),
+                            timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and re.fullmatch(
+        re.escape(f"Error: could not write the TensorBoardLogger logs in {run / 'tensorboard'}: no space left on "
+                  "device (") + r"[\d.]+ [KMGT]?B free on (\S+)\); free space on \1 \(or write elsewhere\), then "
+        + re.escape(f"continue with python -m src.train resume={run} (its newest checkpoint, "
+                    f"{run / 'checkpoints' / 'last.ckpt'} at batch 4, is intact)"), errors[0]), result.stderr[-3000:]

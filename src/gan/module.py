@@ -8,12 +8,14 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from src.core.atomic_io import WriteFailed, describe_failure
 from src.core.errors import UserError
 from src.core.loop import mark_batch_counted, upgrade_checkpoint
 from src.gan.augment import STATE_PREFIX as AUGMENT_PREFIX
@@ -46,6 +48,19 @@ def _same(saved: object, configured: object) -> bool:
     if isinstance(saved, (list, tuple)) and isinstance(configured, (list, tuple)):
         return len(saved) == len(configured) and all(_same(a, b) for a, b in zip(saved, configured, strict=True))
     return saved == configured
+
+
+def logger_write_failed(logger: object, err: Exception) -> Exception:
+    """A logger's write failure as WriteFailed (Lightning's TensorBoard logger reports it as a ValueError about the
+    value logged, the OSError inside); any other error as it was."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return err
+    folder = Path(getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None) or ".")
+    reason, remedy = describe_failure(folder / "logs", cause, 0)
+    return WriteFailed(f"could not write the {type(logger).__name__} logs in {folder}: {reason}", remedy)
 
 
 def takes_capturable(*factories: "OptimizerFactory") -> bool:
@@ -360,8 +375,11 @@ class GAN(L.LightningModule):
         (benchmarks/train.md) and turn the floats back into tensors; the progress bar shows logged_means."""
         step = self.batches_done - 1
         for logger in self.loggers:
-            logger.log_metrics(values, step)
-            logger.save()
+            try:
+                logger.log_metrics(values, step)
+                logger.save()
+            except Exception as err:  # a full disk under a logger's files: one line, like any other failed write
+                raise logger_write_failed(logger, err) from err
         self.trainer.callback_metrics.update({name: torch.tensor(value) for name, value in values.items()})
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -56,3 +56,13 @@ class SignalAtFitEnd(L.Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         os.kill(os.getpid(), self.signum)
+
+
+class SignalAtSetup(L.Callback):
+    """Sends `signum` while the run is being set up, after its data was prepared and before training starts."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        os.kill(os.getpid(), self.signum)

@@ -196,3 +196,14 @@ def test_a_second_signal_in_the_middle_of_a_checkpoint_write_exits_with_its_stat
         monkeypatch.setattr("src.core.signals._exiting", 0, raising=False)
     assert stopped.value.code == 130  # not torch.save's RuntimeError ("unexpected pos")
     assert target.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGUSR1], ids=lambda s: s.name)
+def test_a_signal_before_training_stops_it_before_the_first_batch(data_dir: Path, tmp_path: Path, signum) -> None:
+    run = tmp_path / "run"
+    status, output = finish(start(*tiny(data_dir, 3), f"hydra.run.dir={run}",
+                                  "+callbacks.early._target_=tests.signaller.SignalAtSetup",
+                                  f"+callbacks.early.signum={int(signum)}"))
+    assert status == 128 + signum, output[-3000:]
+    assert stop_line(output) == f"stopped by {signum.name} before batch 1: nothing new to save"
+    assert "Traceback" not in output and not (run / "checkpoints").exists()

@@ -28,7 +28,7 @@ from src.core.checkpoint_files import newest_checkpoint
 from src.core.errors import UserError
 from src.core.layout import RunFolder
 from src.core.loop import at_epoch_end
-from src.core.signals import Stop, StopSignals, record_stop
+from src.core.signals import Stop, StopSignals, received_before_training, record_stop
 from src.gan.contract import GANModule
 
 
@@ -72,6 +72,7 @@ class BatchCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the 
         self.signals.install()  # after Lightning's own handlers (registered just before training starts)
         if trainer.received_sigterm:  # a SIGTERM in the moment before: Lightning's handler took it
             self.signals.received = signal.SIGTERM
+        self.signals.received = self.signals.received or received_before_training()  # e.g. during data preparation
         if signum := self._agreed_signal(trainer):
             self._stop(trainer, pl_module, signum)
 

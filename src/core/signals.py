@@ -66,6 +66,11 @@ class StopSignals:
 _exiting = 0  # the exit status a second stop signal asked for (0: none)
 
 
+def received_before_training() -> int:
+    """A stop signal last_files_first recorded before training took over the handlers (0: none)."""
+    return _outer.received if _outer is not None else 0
+
+
 def exiting_at_once() -> int:
     """The status to exit with when a second stop signal is under way: code that catches what the signal's
     SystemExit turned into (torch.save reports it as a RuntimeError) exits with it instead."""
@@ -125,17 +130,24 @@ def stop_pending() -> bool:
     return _recorded is not None
 
 
+_outer: StopSignals | None = None  # the handlers of last_files_first, while it runs
+
+
 @contextmanager
 def last_files_first() -> Iterator[None]:
     """Around trainer.fit: Lightning puts the process's own handlers back before on_fit_end, where the weights,
     grids and GIF are written, so a stop signal there would kill the run half-way, silently. Under this block such a
-    signal waits for the end of fit instead (a second one still stops at once), and one line says so."""
-    outer = StopSignals()
+    signal waits for the end of fit instead (a second one still stops at once), and one line says so. One that
+    arrives before training (data preparation: a download, a decode) is handed to training, which stops before its
+    first batch (received_before_training); the preparation's temp files are cleaned up meanwhile."""
+    global _outer
+    outer = _outer = StopSignals()
     outer.install()
     try:
         yield
     finally:
         outer.restore()
-        if outer.received:
+        _outer = None
+        if outer.received and not stop_pending():
             logging.getLogger(__name__).info(f"{signal.Signals(outer.received).name} arrived as the run ended: its "
                                              "last files were finished first")

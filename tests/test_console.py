@@ -2,12 +2,14 @@
 commands work, and none of the third-party noise."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from src.core.layout import run_name_suffix
-from tests.conftest import FAST, data_overrides, run_cli
+from tests.conftest import FAST, ROOT, child_env, data_overrides, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,23 @@ def test_a_run_is_named_by_name_and_a_sweep_job_by_its_overrides(printed_run) ->
     assert run_name_suffix(None, "data=mnist,model.lr_g=0.001") == "_data=mnist,model.lr_g=0.001"
     long_a, long_b = (run_name_suffix(None, "x" * 200 + end) for end in "ab")
     assert len(long_a) == len(long_b) == 121 and long_a[:112] == long_b[:112] and long_a != long_b
+
+
+def test_printed_commands_paste_into_bash_for_any_run_folder(tmp_path) -> None:
+    from src.data.synthetic import write_mnist
+
+    write_mnist(tmp_path / "data")
+    run = tmp_path / "multirun" / "0_max_batches=2,model.lr_g=0.0001 ü"  # a sweep job's folder, and more
+    done = run_cli("src.train", *FAST, "model=mlp_gan", "model.generator.width=8",
+                   f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir='{run}'")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = done.stdout[done.stdout.index("[done]"):]
+    sample = re.search(r"sample it: +python (-m src\.generate .+)$", summary, re.M).group(1)
+    more = re.search(r"train more: +python (-m src\.train .+)$", summary, re.M).group(1)
+    # the resumed run reads the data the run recorded (paths.data_dir above)
+    for pasted in (f"{sample} output_dir={tmp_path / 'samples'}", more.replace("<more than 2>", "3")):
+        result = subprocess.run(["bash", "-c", f"{sys.executable} {pasted}"], cwd=ROOT, capture_output=True,
+                                text=True, env=child_env(), timeout=300)
+        assert result.returncode == 0, (pasted, result.stderr[-2000:])
+    assert (tmp_path / "samples" / "samples.npz").is_file()
+    assert "[done] 3 batches of max_batches=3" in result.stdout

@@ -2,7 +2,6 @@
 
 import logging
 import os
-import shlex
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import src
+from src.core.commands import override
 from src.core.layout import RunFolder
 
 log = logging.getLogger(__name__)
@@ -72,15 +72,16 @@ def logger_folders(trainer: L.Trainer) -> list[str]:
     return folders
 
 
-def next_command(trainer: L.Trainer, batches: int, cfg: DictConfig, root: str) -> str:
+def next_command(trainer: L.Trainer, batches: int, cfg: DictConfig, root: Path) -> str:
     """How to go on: to the budget when the run stopped short of it (a signal, the wall clock), else past it."""
     from src.run.budget import stop_reason
 
+    resume = override("resume", root)
     if cfg.max_batches is None or batches >= cfg.max_batches:
-        return f"train more:  python -m src.train resume={root} max_batches=<more than {batches}>"
+        return f"train more:  python -m src.train {resume} max_batches=<more than {batches}>"
     if stop_reason(trainer).startswith("max_minutes"):  # it counts the run's training time across resumes
-        return f"continue:    python -m src.train resume={root} max_minutes=<more than {cfg.max_minutes}>"
-    return f"continue:    python -m src.train resume={root}  (on to max_batches={cfg.max_batches})"
+        return f"continue:    python -m src.train {resume} max_minutes=<more than {cfg.max_minutes}>"
+    return f"continue:    python -m src.train {resume}  (on to max_batches={cfg.max_batches})"
 
 
 def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfig) -> None:
@@ -99,9 +100,8 @@ def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfi
         lines.append(f"  grids:       {run.samples.name}/ (every {cfg.sample_every_n_batches} batches){gif}")
     for folder in logger_folders(trainer):
         lines.append(f"  logs:        {folder}")
-    root = shlex.quote(str(run.root))
     if run.generator.is_file():
-        lines.append(f"  sample it:   python -m src.generate ckpt_path={root} num_samples=64")
-    lines.append(f"  {next_command(trainer, batches, cfg, root)}")
+        lines.append(f"  sample it:   python -m src.generate {override('ckpt_path', run.root)} num_samples=64")
+    lines.append(f"  {next_command(trainer, batches, cfg, run.root)}")
     for line in lines:
         log.info(line)

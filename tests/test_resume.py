@@ -1,5 +1,6 @@
 """Crash and resume: a killed run, resumed, ends exactly where an uninterrupted run of the same seed ends."""
 
+import io
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,20 @@ def test_unreadable_checkpoints_are_named_when_resume_skips_them(data_dir: Path,
     with pytest.raises(UserError, match=r"holds no readable checkpoint in .*checkpoints \(unreadable: epoch_000.ckpt "
                                         r"\(empty\), last.ckpt \(empty\)\): start a new run"):
         train(compose_config("train", [*overrides, f"resume={tmp_path}", "max_batches=12"], tmp_path))
+
+
+def test_a_finished_run_whose_final_files_are_missing_writes_them_on_resume(data_dir: Path, tmp_path: Path,
+                                                                           logged) -> None:
+    overrides = [*tiny(data_dir, 3), "max_batches=4"]
+    train(compose_config("train", overrides, tmp_path))
+    written = {name: (tmp_path / name).read_bytes() for name in ("generator.pt", "discriminator.pt")}
+    last = (tmp_path / "checkpoints" / "last.ckpt").read_bytes()
+    for name in written:  # a stop while the run wrote them
+        (tmp_path / name).unlink()
+    logged()
+    train(compose_config("train", [*overrides, f"resume={tmp_path}"], tmp_path))
+    assert "but its generator.pt and discriminator.pt are missing: writing its final files" in logged()
+    for name, data in written.items():  # the same weights: nothing was trained
+        again, before = torch.load(tmp_path / name, weights_only=True), torch.load(io.BytesIO(data), weights_only=True)
+        assert again.keys() == before.keys() and all(torch.equal(again[k], before[k]) for k in before), name
+    assert (tmp_path / "checkpoints" / "last.ckpt").read_bytes() == last

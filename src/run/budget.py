@@ -8,6 +8,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from src.core.commands import override
+from src.core.layout import RunFolder
 from src.core.loop import batches_in
 from src.core.signals import stop_pending
 from src.gan.contract import GANModule
@@ -38,13 +39,20 @@ def report_short_budget(trainer: L.Trainer, model: GANModule, cfg: DictConfig) -
 
 def budget_spent(checkpoint: dict, cfg: DictConfig) -> bool:
     """Whether the checkpoint a run continues from has trained max_batches already; if so, one line says there is
-    nothing to do (the caller then trains nothing and rewrites no file)."""
+    nothing to do (the caller then trains nothing and rewrites no file). A finished run whose final weights are
+    missing (stopped while writing them) is not done: fit then trains no batch and writes them."""
     if cfg.max_batches is None:
         return False
     done = batches_in(checkpoint)
     if done < cfg.max_batches:
         return False
     run = cfg.paths.output_dir
+    missing = [p.name for p in (RunFolder(run).generator, RunFolder(run).discriminator) if not p.is_file()]
+    if missing:
+        if rank_zero_only.rank == 0:
+            log.info(f"[resume] {run} has trained {done} batches, max_batches={cfg.max_batches}, but its "
+                     f"{' and '.join(missing)} are missing: writing its final files from its last checkpoint")
+        return False
     if rank_zero_only.rank == 0:
         log.info(f"[resume] {run} has trained {done} batches, max_batches={cfg.max_batches}: nothing to do, no file "
                  f"changed; train it longer with python -m src.train {override('resume', run)} "

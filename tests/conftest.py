@@ -107,3 +107,12 @@ def train_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
 
     return make
 
+
+class PicklePayload:
+    """Unpickling this runs a command that creates `marker`: what a crafted pickle would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))

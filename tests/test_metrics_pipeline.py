@@ -20,6 +20,7 @@ from src.metrics.classifier import load_classifier
 from src.run.compose import compose_config
 from src.train import train
 from src.train_classifier import train_classifier
+from tests.conftest import PicklePayload
 
 # 4 x width = 16-d domain features; sample counts just above what FID/KID/IS need.
 SMALL = ["metrics.num_samples=40", "metrics.kid_subset_size=20", "metrics.kid_subsets=5", "metrics.is_splits=2",
@@ -192,21 +193,13 @@ def test_a_conditional_run_logs_and_evaluates_class_accuracy_and_intra_class_fid
     assert 0 <= values["class_accuracy_domain"] <= 1 and values["intra_fid_domain"] > 0  # 20 per class > 16
 
 
-class Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 @pytest.mark.parametrize("kind", ["random bytes", "pickle payload"])
 def test_a_classifier_file_that_is_not_one_is_one_line(tmp_path: Path, kind: str) -> None:
     path, marker = tmp_path / "mnist_32_1.pt", tmp_path / "pwned"
     if kind == "random bytes":
         path.write_bytes(os.urandom(4096))
     else:
-        torch.save({"arch": Payload(marker)}, path)
+        torch.save({"arch": PicklePayload(marker)}, path)
     with pytest.raises(UserError, match=f"{path} is not a domain classifier file .*: delete it and run "
                                         "src.train_classifier"):
         load_classifier(path)

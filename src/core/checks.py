@@ -64,15 +64,20 @@ def require_betas(betas: object) -> None:
 PRECISIONS = {"32-true", "32", "bf16-mixed", "bf16", "16-mixed", "16"}
 
 
+def several_devices(trainer: DictConfig) -> bool:
+    """Whether the trainer config asks for more than one device on a node (-1/auto: all there are)."""
+    devices = trainer.get("devices", 1)
+    return devices in (-1, "-1", "auto") or (isinstance(devices, int) and devices > 1) or (
+        isinstance(devices, Sequence) and not isinstance(devices, str) and len(devices) > 1)
+
+
 def require_supported_trainer(trainer: DictConfig) -> None:
     precision = str(trainer.get("precision", "32-true"))
     if precision not in PRECISIONS:
         raise UserError(f"trainer.precision={precision} is not supported: use 32-true (the default), bf16-mixed or "
                         "16-mixed")
     devices, strategy = trainer.get("devices", 1), str(trainer.get("strategy", "auto"))
-    many = devices in (-1, "-1", "auto") or (isinstance(devices, int) and devices > 1) or (
-        isinstance(devices, Sequence) and not isinstance(devices, str) and len(devices) > 1)
-    if many and strategy == "auto":
+    if several_devices(trainer) and strategy == "auto":
         raise UserError(f"trainer.devices={devices} needs a multi-process strategy for a GAN: use trainer=ddp "
                         f"trainer.devices={devices} (GPUs) or trainer=ddp_cpu (CPU processes)")
 

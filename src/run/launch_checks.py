@@ -9,7 +9,7 @@ from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, open_dict, read_write
 
-from src.core.checks import require_writable
+from src.core.checks import require_writable, several_devices
 from src.core.errors import SweepError, UserError
 from src.core.run_lock import own_run_folder, reserve_new_folder
 from src.run.cli import exit_with
@@ -20,12 +20,10 @@ SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
 def _spawns_processes(trainer: DictConfig) -> bool:
     """True when Lightning would re-launch this script once per device (DDP's subprocess launcher)."""
-    devices, nodes = trainer.get("devices", 1), int(trainer.get("num_nodes", 1) or 1)
     strategy = str(trainer.get("strategy", "auto"))
     if "spawn" in strategy or "notebook" in strategy:
         return False
-    many = nodes > 1 or devices in (-1, "-1", "auto") or (isinstance(devices, int) and devices > 1)
-    many = many or (isinstance(devices, (list, tuple)) and len(devices) > 1)
+    many = int(trainer.get("num_nodes", 1) or 1) > 1 or several_devices(trainer)
     return many and not SLURMEnvironment.detect()
 
 

@@ -81,12 +81,17 @@ class PerItemBatches:
     def __init__(self, dataset: Dataset, num_workers: int = 0, pin_memory: bool = False) -> None:
         self.dataset = dataset
         self._plan = _Planned()
+        # Its own generator: a DataLoader draws its workers' base seed from the global random stream on each new
+        # iterator, which with persistent workers happens once per process, not once per epoch; a resumed run would
+        # then draw the training noise one step off the straight run. Items are decoded deterministically, so the
+        # workers' seeds do not matter.
         self._loader = DataLoader(
             dataset,
             batch_sampler=self._plan,
             num_workers=num_workers,
             pin_memory=pin_memory,
             persistent_workers=num_workers > 0,
+            generator=torch.Generator(),
         )
 
     def iterate(self, batches: torch.Tensor) -> Iterator[Any]:

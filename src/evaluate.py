@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
-from src.core.atomic_io import atomic_write
+from src.core.atomic_io import WriteFailed, atomic_write
 from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.data.folder import store_dir as folder_store
@@ -159,15 +159,37 @@ def evaluate(cfg: DictConfig) -> dict:
                  for name, value in values.items()],
     }
     print_table(report)
-    if cfg.output:
-        out = Path(cfg.output)
-    elif cfg.samples:
-        out = Path(cfg.samples).with_name(f"{Path(cfg.samples).stem}_metrics.json")
-    else:
-        out = Path(report["checkpoint"]).parent / ("metrics_raw.json" if cfg.use_ema is False else "metrics.json")
-    atomic_write(out, lambda f: f.write(json.dumps(report, indent=2).encode()))
-    log.info(f"wrote {out}")
+    write_report(report, cfg)
     return report
+
+
+def write_report(report: dict, cfg: DictConfig) -> Path:
+    """The JSON beside what was measured; when that folder can't be written (a read-only run folder or dataset),
+    in the current folder instead, so that minutes of measuring are never lost to it. output= is written or fails."""
+    data = json.dumps(report, indent=2).encode()
+    if cfg.output:
+        return say_wrote(atomic_write(Path(cfg.output), lambda f: f.write(data)))
+    if cfg.samples:
+        out = Path(cfg.samples).with_name(f"{Path(cfg.samples).stem}_metrics.json")
+        here = Path.cwd() / out.name
+    else:
+        weights = Path(report["checkpoint"])
+        out = weights.parent / ("metrics_raw.json" if cfg.use_ema is False else "metrics.json")
+        run = weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
+        here = Path.cwd() / f"{run.name}_{out.name}"
+    try:
+        return say_wrote(atomic_write(out, lambda f: f.write(data)))
+    except WriteFailed as err:
+        if here.resolve() == out.resolve():
+            raise
+        wrote = atomic_write(here, lambda f: f.write(data))
+        log.warning(f"{err.what}: wrote {wrote} instead (output=<file> picks the place)")
+        return wrote
+
+
+def say_wrote(path: Path) -> Path:
+    log.info(f"wrote {path}")
+    return path
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

@@ -131,6 +131,40 @@ def test_samples_src_generate_wrote_score_as_their_checkpoint_does(measured_run,
     assert {row["metric"]: row["value"] for row in from_samples["rows"]} == pytest.approx(values, rel=1e-5, abs=1e-6)
 
 
+def test_evaluate_on_a_read_only_run_and_dataset_keeps_its_numbers(measured_run, tmp_path: Path, monkeypatch,
+                                                                    logged) -> None:
+    """Nothing can be written beside the checkpoint or into the dataset folder (a read-only mount, an archive): the
+    measurement still ends, without caching the real statistics, and its JSON goes to the current folder."""
+    import builtins
+    import errno
+    import shutil
+
+    from src.core import atomic_io
+
+    out, _ = measured_run
+    data = Path(shutil.copytree(out.parent / "data", tmp_path / "data", ignore=shutil.ignore_patterns("metrics_cache")))
+    real_open = builtins.open
+
+    def read_only_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and Path(path).resolve().is_relative_to(out.resolve()) or \
+                Path(path).resolve().is_relative_to(data.resolve()):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(atomic_io, "open", read_only_open, raising=False)
+    (here := tmp_path / "here").mkdir()
+    monkeypatch.chdir(here)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    report = evaluate(compose_config("evaluate", [f"ckpt_path={out}", "num_samples=40", f"data_dir={data}",
+                                                  *SMALL[1:]]))
+    assert json.loads((here / "run_metrics.json").read_text()) == report
+    lines = logged()
+    assert f"could not write {data}/metrics_cache/" in lines and "continuing without caching the real" in lines
+    assert (f"could not write {out}/metrics.json: read-only file system; no metrics.json was created and "
+            f"no temp file remains: wrote {here / 'run_metrics.json'} instead (output=<file> picks the place)") in lines
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before and not list(data.glob("metrics_cache/*.pt"))
+
+
 def test_evaluate_without_a_classifier_says_how_to_train_one(measured_run, tmp_path: Path) -> None:
     out, _ = measured_run
     write_class_patterns(tmp_path / "data", n_train=20, n_test=10)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from src.core.atomic_io import atomic_save
+from src.core.atomic_io import WriteFailed, atomic_save
 from src.data.lock import exclusive
 from src.metrics.classifier import dataset_key
 from src.metrics.extractors import FeatureExtractor
@@ -66,7 +66,10 @@ def load_reference(datamodule, settings: MetricSettings, extractor: FeatureExtra
         if (reference := _read(path, say=True)) is not None and _complete(reference, extractor):
             return reference  # made by another process while we waited
         reference = compute_reference(datamodule, settings, extractor, device, path)
-        atomic_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
+        try:
+            atomic_save({k: v for k, v in vars(reference).items() if k != "path"}, path)
+        except WriteFailed as err:  # a read-only dataset folder: measure anyway, compute them again next time
+            log.warning(f"[metrics] {err.what}: continuing without caching the real statistics")
     return reference
 
 
@@ -88,7 +91,7 @@ def compute_reference(datamodule, settings: MetricSettings, extractor: FeatureEx
     count = min(settings.num_real or len(dataset), len(dataset))
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:count].tolist()
     log.info(f"[metrics] real statistics of {datamodule.name} {settings.split} ({count} images, {extractor.kind} "
-          f"features): computed once, cached at {path}")
+          f"features): computing them once, to be cached at {path}")
     fid = fid_metric(extractor.num_features)
     rows: list[torch.Tensor] = []
     histogram = torch.zeros(extractor.num_classes, dtype=torch.long)

@@ -12,12 +12,13 @@ from src.core.host_memory import keep_freed_memory
 from src.core.instantiate import instantiate
 from src.core.logs import quiet_known_warnings
 from src.run.cli import JobFailed, pause_gc, refuse_unknown_keys, run_cli, save_config
+from src.run.choices import Choices
 from src.run.resume import checkpoint_to_resume, continue_run_config, only_a_session_that_saved_is_recorded
 
 quiet_known_warnings()
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
     # Imported here, not above: `--help`, `--cfg job` and a refused typo never load torch or Lightning.
     import lightning as L
 
@@ -58,7 +59,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     quiet = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
     apply_device_settings(trainer, cfg.float32_matmul_precision)
-    log_choices(cfg)
+    log_choices(cfg, choices)
     save_config(cfg, cfg.paths.output_dir)
 
     start = time.perf_counter()
@@ -71,7 +72,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def resumable_train(cfg: DictConfig) -> dict[str, float]:
     with only_a_session_that_saved_is_recorded(cfg):
-        return train(continue_run_config(cfg))
+        return train(*continue_run_config(cfg))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -47,6 +47,17 @@ def test_learning_rate_and_betas_given_on_resume_take_effect(data_dir: Path, tmp
     assert again.returncode == 0 and "[resume] the configured optimizer" not in again.stdout + again.stderr
 
 
+def test_a_resume_says_the_runs_own_choices(data_dir: Path, tmp_path: Path) -> None:
+    trained(data_dir, tmp_path / "run", "loss=lsgan")
+    resumed = run_cli("src.train", f"resume={tmp_path / 'run'}", "max_batches=3", "augment=diffaugment")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    config = [line for line in (resumed.stdout + resumed.stderr).splitlines() if line.startswith("[config] ")]
+    assert config[0].startswith("[config] model=mlp_gan loss=lsgan regularizer=none augment=diffaugment "), config
+    assert config[1] == (f"[config] set on the command line: model.generator.width=8 paths.data_dir={data_dir} "
+                         f"data.batch_size=8 data.num_workers=0 ~callbacks.progress_bar resume={tmp_path / 'run'} "
+                         "max_batches=3"), config
+
+
 def test_a_scheduled_rate_is_rescaled_where_it_stands(data_dir: Path, tmp_path: Path) -> None:
     last = trained(data_dir, tmp_path / "run", "scheduler=linear_decay")
     # the restored schedule goes on from where it stands, from the new base rate

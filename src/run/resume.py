@@ -24,10 +24,11 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.core.errors import UserError
 from src.core.layout import RunFolder
+from src.run.choices import Choices
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,13 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def continue_run_config(cfg: DictConfig) -> DictConfig:
-    """Inside @hydra.main: compose again from the resumed run's overrides, then the ones given now."""
+def continue_run_config(cfg: DictConfig) -> tuple[DictConfig, Choices | None]:
+    """Inside @hydra.main: compose again from the resumed run's overrides, then the ones given now; with what made
+    that config (None: a new run, Hydra's own record says it)."""
     run = resumed_run(cfg.get("resume"), cfg.get("ckpt_path"))
     recorded = RunFolder(run).overrides if run is not None else None
     if recorded is None or not recorded.is_file():
-        return cfg
+        return cfg, None
     now = list(HydraConfig.get().overrides.task)
     # the run's first command line, then each earlier resume's (.hydra/resume_<time>/, in time order): the latest
     # value of a key wins, and what is given now wins over all of them
@@ -102,13 +104,17 @@ def continue_run_config(cfg: DictConfig) -> DictConfig:
                 before[override_key(o)] = o
     given = {override_key(o) for o in now}
     kept = [o for key, o in before.items() if key not in given]
-    composed = hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*kept, *now])
+    composed = hydra.compose(config_name=HydraConfig.get().job.config_name, overrides=[*kept, *now],
+                             return_hydra_config=True)
+    choices = Choices.of(composed.hydra, [*kept, *now])
+    with open_dict(composed):
+        del composed["hydra"]  # Hydra's own settings: the run's config never holds them
     saved = RunFolder(run).config
     if saved.is_file():
         recorded_cfg = OmegaConf.load(saved)
         refuse_unresumable_changes(composed, recorded_cfg, run)
         keep_recorded_settings(composed, recorded_cfg, {override_key(o) for o in now})
-    return composed
+    return composed, choices
 
 
 # Settings a run cannot change when it continues (shapes and n_critic are checked against the checkpoint itself,

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 import src
 from src.core.commands import override
 from src.core.layout import RunFolder
+from src.run.choices import Choices
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,15 @@ def first_batch_after(trainer: L.Trainer) -> str:
     return f", first batch {clocks[0]:.1f} s after the command" if clocks else ""
 
 
-def log_choices(cfg: DictConfig) -> None:
-    """The config groups picked and the command line's overrides; every other setting is in config.yaml (a tree of
-    all of them runs to ~180 lines, which hides the few a user chose)."""
-    if HydraConfig.initialized():
-        hydra_cfg = HydraConfig.get()
-        picked = {group: choice for group, choice in reversed(hydra_cfg.runtime.choices.items())  # defaults order
-                  if not group.startswith("hydra") and choice is not None}
-        log.info("[config] " + " ".join(f"{group}={choice}" for group, choice in picked.items()))
-        overrides = [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") not in picked]
-        if overrides:
-            log.info("[config] set on the command line: " + " ".join(overrides))
+def log_choices(cfg: DictConfig, choices: Choices | None = None) -> None:
+    """The config groups picked and the command line's overrides (a resume: the run's, then this command's); every
+    other setting is in config.yaml (a tree of all of them runs to ~180 lines, which hides the few a user chose)."""
+    if choices is None and HydraConfig.initialized():
+        choices = Choices.of(HydraConfig.get(), list(HydraConfig.get().overrides.task))
+    if choices is not None:
+        log.info("[config] " + " ".join(f"{group}={choice}" for group, choice in choices.groups.items()))
+        if choices.overrides:
+            log.info("[config] set on the command line: " + " ".join(choices.overrides))
     log.info(f"[config] every setting: {RunFolder(cfg.paths.output_dir).config}")
 
 

@@ -1,0 +1,19 @@
+"""What made a run's config, as its first lines say it (src/run/summary.py)."""
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What made a run's config: the config groups picked (in the defaults' order) and the other overrides."""
+
+    groups: dict[str, str]
+    overrides: list[str]
+
+    @classmethod
+    def of(cls, hydra_cfg: DictConfig, overrides: list[str]) -> "Choices":
+        groups = {group: choice for group, choice in reversed(hydra_cfg.runtime.choices.items())
+                  if not group.startswith("hydra") and choice is not None}
+        return cls(groups, [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in groups])

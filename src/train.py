@@ -11,8 +11,8 @@ from omegaconf import DictConfig
 from src.core.host_memory import keep_freed_memory
 from src.core.instantiate import instantiate
 from src.core.logs import quiet_known_warnings
-from src.run.cli import JobFailed, pause_gc, refuse_unknown_keys, run_cli, save_config
 from src.run.choices import Choices
+from src.run.cli import JobFailed, pause_gc, refuse_unknown_keys, run_cli, save_config
 from src.run.resume import checkpoint_to_resume, continue_run_config, only_a_session_that_saved_is_recorded
 
 quiet_known_warnings()

@@ -14,3 +14,14 @@ def test_the_last_epoch_is_sized_in_batches(train_cfg, capsys) -> None:
     last = {epoch: (done, total) for epoch, done, total in re.findall(r"Epoch (\d+): +\d+%\S* +(\d+)/(\d+)", bars)}
     assert last == {"0": ("8", "8"), "1": ("3", "3")}
     assert re.search(r"Epoch 1: 100%.*loss/g=-?\d+\.\d{3}, loss/d=-?\d+\.\d{3}", bars)
+
+
+def test_a_run_resumed_mid_epoch_shows_its_epoch_and_total(train_cfg, tmp_path, capsys) -> None:
+    # 8 batches an epoch: stopped after batch 3, resumed to batch 6, the bar reads "Epoch 0" and ends at 6/6
+    cfg = train_cfg("model=mlp_gan", "max_batches=3")
+    train(cfg)
+    capsys.readouterr()
+    train(train_cfg("model=mlp_gan", "max_batches=6", f"resume={cfg.paths.output_dir}"))
+    bars = capsys.readouterr().out
+    assert not re.search(r"[1-9]\d*/\?", bars), bars[-500:]  # Lightning's bar had no total: "Training: 3/?"
+    assert re.findall(r"Epoch (\d+): +\d+%\S* +(\d+)/(\d+)", bars)[-1] == ("0", "6", "6"), bars[-500:]

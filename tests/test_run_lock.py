@@ -55,3 +55,22 @@ def test_new_runs_started_in_the_same_second_get_their_own_folders(tmp_path: Pat
     assert [reserve_new_folder(folder) for _ in range(3)] == [
         folder, folder.with_name("10-30-12_baseline-2"), folder.with_name("10-30-12_baseline-3")]
     assert all(p.is_dir() for p in folder.parent.iterdir())
+
+
+def test_a_new_run_in_the_folder_of_a_finished_one_is_refused(tmp_path: Path) -> None:
+    write_mnist(tmp_path / "data")
+    run = tmp_path / "run"
+    common = ["model=mlp_gan", "model.generator.width=8", f"paths.data_dir={tmp_path / 'data'}", "data.batch_size=8",
+              "data.num_workers=0", "~callbacks.progress_bar", "~logger", "max_batches=2", f"hydra.run.dir={run}"]
+    assert run_cli("src.train", *common).returncode == 0
+    def files() -> dict[Path, bytes]:  # but the lock file, which names the process that last held the folder
+        return {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+
+    before = files()
+    again = run_cli("src.train", *common, "loss=lsgan")
+    errors = [line for line in again.stderr.splitlines() if line.startswith("Error: ")]
+    assert again.returncode == 2 and errors == [
+        f"Error: hydra.run.dir={run} holds a run already (1 checkpoint(s) in {run / 'checkpoints'}): continue it with "
+        f"python -m src.train resume={run}, or start this run in another folder (drop hydra.run.dir= for a new one)"
+    ], again.stderr[-3000:]
+    assert files() == before  # its weights and records kept

@@ -54,3 +54,9 @@ def quiet_known_warnings() -> None:
     # DDP with channels_last on MNIST: a one-channel conv weight ([w, 1, 4, 4]) is NHWC and NCHW at once, and its
     # gradient may carry the other stride in the size-1 dimension; the memory is the same, DDP compares the numbers.
     warnings.filterwarnings("ignore", message=r"Grad strides do not match bucket view strides")
+    # The GAN module moves batches itself (transfer_batch_to_device) and the DataModule only transforms them after.
+    warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device` in `LightningModule`")
+    # Lightning's logging interval counts across epochs here: a short epoch loses no logs.
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
+    # A new run's folder is refused when it holds a run (src/callbacks/checkpoint.py): checkpoints there are a resume's.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

@@ -10,10 +10,12 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, open_dict, read_write
 
 from src.core.checks import require_writable, several_devices
+from src.core.commands import override
 from src.core.errors import SweepError, UserError
+from src.core.layout import RunFolder
 from src.core.run_lock import own_run_folder, reserve_new_folder
 from src.run.cli import exit_with
-from src.run.resume import resumed_run
+from src.run.resume import resumed_run, slurm_restarts
 
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
@@ -43,6 +45,15 @@ def check_multirun_ddp(cfg: DictConfig) -> None:
     )
 
 
+def refuse_to_overwrite(folder: Path) -> None:
+    """A new run in the folder of another one would replace its checkpoints and weights: one line, nothing written."""
+    if checkpoints := sorted(RunFolder(folder).checkpoints.glob("*.ckpt")):
+        exit_with(UserError(
+            f"hydra.run.dir={folder} holds a run already ({len(checkpoints)} checkpoint(s) in "
+            f"{RunFolder(folder).checkpoints}): continue it with python -m src.train {override('resume', folder)}, "
+            "or start this run in another folder (drop hydra.run.dir= for a new one)"))
+
+
 class OutputFolderCheck(Callback):
     """Hydra creates the run (or sweep) folder before any of our code runs and answers a failure with a traceback:
     check the folder first and say what to do in one line."""
@@ -57,6 +68,8 @@ class OutputFolderCheck(Callback):
             own_run_folder(Path(config.hydra.run.dir))
         except UserError as err:
             exit_with(err)
+        if given and not slurm_restarts() and resumed_run(config.get("resume"), config.get("ckpt_path")) is None:
+            refuse_to_overwrite(Path(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir, "hydra.sweep.dir")

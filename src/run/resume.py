@@ -201,12 +201,17 @@ def checkpoint_to_resume(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     return str(found[0]), read_checkpoint(found[0], "resume")
 
 
+def slurm_restarts() -> int:
+    """How many times SLURM requeued this job (0: its first run, or no SLURM)."""
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return int(restarts) if restarts.isdigit() else 0
+
+
 def requeued_job_checkpoint(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     """A requeued SLURM job runs its command again, into the same run folder: continue from its newest checkpoint."""
     from src.core.checkpoint_files import newest_checkpoint, read_checkpoint
 
-    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
-    if not restarts.isdigit() or int(restarts) == 0:
+    if not (restarts := slurm_restarts()):
         return None
     found = newest_checkpoint(RunFolder(cfg.paths.output_dir).checkpoints)
     if found is None:

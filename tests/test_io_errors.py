@@ -118,10 +118,12 @@ def test_a_full_disk_before_the_first_byte_claims_no_size(tmp_path: Path, monkey
 def test_a_full_disk_under_the_tensorboard_logs_is_one_line(tmp_path: Path) -> None:
     write_mnist(tmp_path / "data")
     run = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "src.train", *tiny(tmp_path / "data", 4), "max_batches=12",
+    with_bar = [o for o in tiny(tmp_path / "data", 4) if "progress_bar" not in o]  # the bar must not redraw below
+    result = subprocess.run([sys.executable, "-m", "src.train", *with_bar, "max_batches=12",
                              f"hydra.run.dir={run}", "+callbacks.full._target_=tests.killer.FullDiskInLogger",
-                             "+callbacks.full.batch=5"], cwd=ROOT, capture_output=True, text=True, env=child_env(),
-                            timeout=300)
+                             "+callbacks.full.batch=5"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=child_env(), timeout=300)  # as on a terminal
+    result.stderr = result.stdout
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and re.fullmatch(
@@ -129,3 +131,4 @@ def test_a_full_disk_under_the_tensorboard_logs_is_one_line(tmp_path: Path) -> N
                   "device (") + r"[\d.]+ [KMGT]?B free on (\S+)\); free space on \1 \(or write elsewhere\), then "
         + re.escape(f"continue with python -m src.train resume={run} (its newest checkpoint, "
                     f"{run / 'checkpoints' / 'last.ckpt'} at batch 4, is intact)"), errors[0]), result.stderr[-3000:]
+    assert re.split(r"[\r\n]+", result.stderr.strip())[-1] == errors[0]  # the last thing on the screen

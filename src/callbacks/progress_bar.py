@@ -25,6 +25,12 @@ class ProgressBar(TQDMProgressBar):
         super().on_train_epoch_start(trainer, *args)
         self._epoch_sized = True
 
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        # Closed now, before the error line is printed: else tqdm draws it once more, below that line, at exit.
+        for bar in (self._train_progress_bar, self._val_progress_bar):
+            if bar is not None:
+                bar.close()
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
                              ) -> None:
         if not self._epoch_sized:  # resumed mid-epoch: batch_idx batches of this epoch are done

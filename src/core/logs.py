@@ -41,6 +41,7 @@ class KnownNoise(logging.Filter):
 def report_error(message: str) -> None:
     """The one line of a refused, failed or stopped command: on stderr, and in train.log when the run has one
     (logging set up by Hydra from conf/hydra/job_logging/; without it, e.g. train() called from Python, a print)."""
+    sys.stdout.flush()  # what the progress bar wrote goes first: the error line is the last thing on the screen
     if any(isinstance(handler, ConsoleHandler) for handler in logging.getLogger().handlers):
         logging.getLogger("src").error(message)
     else:

@@ -89,14 +89,25 @@ def test_image_folder_in_grayscale(tmp_path: Path) -> None:
     assert x.shape == (4, 1, 16, 16)
 
 
-def test_a_file_that_breaks_after_the_check_is_replaced_not_fatal(tmp_path: Path) -> None:
+def test_a_file_that_breaks_after_the_check_is_replaced_not_fatal(tmp_path: Path, logged) -> None:
     root = write_image_folder(tmp_path / "images")
     files = sorted(root.rglob("*.png"))[:3]
     files[0].write_bytes(files[0].read_bytes()[:60])  # truncated after setup's check
     dataset = ImageFiles(root, files, "RGB")
-    with pytest.warns(UserWarning, match="skipping unreadable image"):
-        image, _ = dataset[0]
+    image, _ = dataset[0]
+    assert f"[data] skipping an image that can't be decoded, {files[0]} (" in logged()
     assert image.size == Image.open(files[1]).size  # the next readable file stands in
+
+
+def test_images_that_all_break_after_the_check_are_one_line_not_one_per_image(tmp_path: Path, logged) -> None:
+    root = write_image_folder(tmp_path / "images")
+    files = sorted(root.rglob("*.png"))[:6]
+    for path in files:
+        path.write_bytes(path.read_bytes()[:60])
+    dataset = ImageFiles(root, files, "RGB")
+    with pytest.raises(UserError, match=rf"none of the 6 images under {root} can be decoded \(e\.g\. {files[0]}: "):
+        [dataset[i] for i in range(6)]
+    assert len(logged().splitlines()) == 1  # it said "skipping" for the first file only, not 6 x 6 times
 
 
 @pytest.mark.parametrize(

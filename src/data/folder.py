@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,8 @@ from torch.utils.data import Dataset
 
 from src.core.errors import UserError
 from src.data.base import ImageDataModule
+
+log = logging.getLogger(__name__)
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -47,14 +50,16 @@ class ImageFiles(Dataset):
     """Images converted to `mode` ("RGB" or "L"); label = index of the top-level subfolder (0 when flat).
 
     A file that passed the setup check but still fails to decode (e.g. a truncated JPEG) is replaced by the next
-    readable one, with a warning, so a bad file never stops an epoch.
+    readable one, so a bad file never stops an epoch; the first such file is named in one line (per loader process),
+    later ones are skipped quietly.
     """
 
     def __init__(self, root: Path, files: list[Path], mode: str, transform: Callable | None = None) -> None:
-        self.files, self.mode, self.transform = files, mode, transform
+        self.root, self.files, self.mode, self.transform = root, files, mode, transform
         classes = {name: i for i, name in enumerate(class_folders(root, files))}
         top = [p.relative_to(root).parts for p in files]
         self.labels = [classes[parts[0]] if len(parts) > 1 else 0 for parts in top]
+        self.undecodable: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.files)
@@ -64,15 +69,23 @@ class ImageFiles(Dataset):
             return image.convert(self.mode)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        first_error = None
         for offset in range(len(self.files)):
             i = (index + offset) % len(self.files)
+            if i in self.undecodable:
+                continue
             try:
                 image = self.load(i)
             except Exception as err:  # see is_readable
-                warnings.warn(f"skipping unreadable image {self.files[i]} ({err})", stacklevel=2)
+                first_error = first_error or f"{self.files[i]}: {err}"
+                if not self.undecodable:
+                    log.warning(f"[data] skipping an image that can't be decoded, {self.files[i]} ({err}); any "
+                                "others are skipped without a line")
+                self.undecodable.add(i)
                 continue
             return (self.transform(image) if self.transform else image), self.labels[i]
-        raise UserError(f"none of the {len(self.files)} images can be decoded any more")
+        raise UserError(f"none of the {len(self.files)} images under {self.root} can be decoded"
+                        f"{f' (e.g. {first_error})' if first_error else ''}: replace or remove the broken files")
 
 
 def store_dir(data_dir: str, path: str) -> str:

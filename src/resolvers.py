@@ -41,6 +41,11 @@ def folder_classes(path: str) -> int:
     return count_classes(path)
 
 
+def folder_channels(keep_alpha: bool) -> int:
+    """data=folder's data.channels: RGB, or RGBA when it keeps the alpha channel."""
+    return 4 if keep_alpha is True else 3  # anything else: the DataModule refuses it in its own words
+
+
 def folder_store(data_dir: str, path: str) -> str:
     """data=folder's data.store_dir (src/data/folder.py store_dir)."""
     from src.data.folder import store_dir
@@ -54,6 +59,7 @@ RESOLVERS = {
     "minutes_to_max_time": minutes_to_max_time,
     "generator_input": generator_input,
     "folder_classes": folder_classes,
+    "folder_channels": folder_channels,
     "folder_store": folder_store,
     "run_path": run_path,
     "run_name_suffix": run_name_suffix,

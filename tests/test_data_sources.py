@@ -55,11 +55,12 @@ def test_fashion_mnist_offline_without_a_source_names_both_remedies(tmp_path: Pa
     assert "\n" not in message
 
 
-def test_image_folder_skips_the_corrupt_file_and_converts_grayscale(tmp_path: Path) -> None:
+def test_image_folder_skips_the_corrupt_file_and_converts_grayscale(tmp_path: Path, logged) -> None:
     root = write_image_folder(tmp_path / "images")  # 10 RGB (png/JPG, nested), 1 gray png, 1 corrupt, 1 txt
     dm = folder(root)
-    with pytest.warns(UserWarning, match=r"skipping 1 of 12 image files .*broken\.png"):
-        dm.setup("fit")
+    dm.setup("fit")
+    assert f"[data] skipping 1 of 12 image files under {root} that PIL cannot read (first: {root / 'broken.png'})" \
+        in logged()
     assert dm.num_images == 11
     assert sorted(set(dm.train_set.labels)) == [0, 1]  # cats / dogs; the flat gray.png gets 0
     gray = dm.train_set[dm.train_set.files.index(root / "gray.png")][0]
@@ -81,10 +82,10 @@ def test_image_folder_resizes_the_shorter_side_and_crops_the_centre(tmp_path: Pa
     assert image[1, :, 1:-1].min() > 0.99 and image[0].mean() < 0.05 and image[2].mean() < 0.05
 
 
-def test_image_folder_in_grayscale(tmp_path: Path) -> None:
+def test_image_folder_in_grayscale(tmp_path: Path, logged) -> None:
     dm = folder(write_image_folder(tmp_path / "images"), channels=1)
-    with pytest.warns(UserWarning, match="skipping 1 of 12"):
-        dm.setup("fit")
+    dm.setup("fit")
+    assert f"[data] skipping 1 of 12 image files under {tmp_path / 'images'} that PIL cannot read" in logged()
     x, _ = next(iter(dm.train_dataloader()))
     assert x.shape == (4, 1, 16, 16)
 

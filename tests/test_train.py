@@ -33,7 +33,6 @@ class WeightsAtStartAndEnd(L.Callback):
 # Every config in conf/model/ on every one in conf/data/ (tests/conftest.py TEST_DATA writes files for each).
 @pytest.mark.parametrize("data", group_options("data"))
 @pytest.mark.parametrize("model", group_options("model"))
-@pytest.mark.filterwarnings("ignore:skipping 1 of")  # the image folder's corrupt file
 def test_every_model_trains_on_every_dataset(train_cfg, model: str, data: str) -> None:
     cfg = train_cfg(f"model={model}", f"data={data}", *small_widths(model), "~logger", "~callbacks",
                     "trainer.enable_progress_bar=false")

@@ -62,8 +62,9 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         require_positive(batch_size, "data.batch_size")
         require_positive(image_size, "data.image_size")
-        if channels not in (1, 3):
-            raise UserError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        if channels not in self.channel_options:
+            options = " or ".join(f"{n} ({name})" for n, name in self.channel_options.items())
+            raise UserError(f"data.channels must be {options}, got {channels}")
         if num_workers < 0:
             raise UserError(f"data.num_workers must be 0 or more, got {num_workers}")
         if in_memory and not self.cache_name:
@@ -76,6 +77,11 @@ class ImageDataModule(L.LightningDataModule):
         self.train_set: Dataset | None = None
         self.images: torch.Tensor | None = None  # in-memory path: uint8 N×C×H×W at native size and channels
         self.labels: torch.Tensor | None = None
+
+    @property
+    def channel_options(self) -> dict[int, str]:
+        """The data.channels this dataset can give: the files' mode, or the other one of grayscale and RGB."""
+        return {1: "grayscale", 3: "RGB"}
 
     # --- what each dataset defines -------------------------------------------------------------------------------
     def ensure_files(self) -> str:
@@ -113,6 +119,11 @@ class ImageDataModule(L.LightningDataModule):
     def command_line(self) -> str:
         """The override that picks this dataset (`data=<option>`), for commands a message suggests."""
         return f"data={self.option}"
+
+    @property
+    def channels_command(self) -> str:
+        """The override that gives this dataset's channels, for commands a message suggests."""
+        return f"data.channels={self.channels}"
 
     def transform(self) -> transforms.Compose:
         return per_item_transform(self.image_size, self.channels, self.native_channels)

@@ -3,8 +3,7 @@
 import functools
 import hashlib
 import logging
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -12,6 +11,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from src.core.errors import UserError
+from src.data.alpha import background_colour, flatten, has_alpha
 from src.data.base import ImageDataModule
 
 log = logging.getLogger(__name__)
@@ -36,26 +36,31 @@ def count_classes(path: str) -> int:
     return max(1, len(class_folders(root, find_images(root)))) if root.is_dir() else 0
 
 
-def is_readable(path: Path) -> bool:
-    """A cheap check that PIL can parse the file (header, and chunk CRCs for PNG) without decoding the pixels."""
+def probe(path: Path) -> bool | None:
+    """None when PIL can't parse the file (header, and chunk CRCs for PNG), else whether it can hold transparent
+    pixels; a cheap check that decodes no pixels."""
     try:
         with Image.open(path) as image:
+            transparent = has_alpha(image)
             image.verify()
-        return True
+        return transparent
     except Exception:  # PIL raises many types for broken files (OSError, SyntaxError, ValueError, struct.error...)
-        return False
+        return None
 
 
 class ImageFiles(Dataset):
-    """Images converted to `mode` ("RGB" or "L"); label = index of the top-level subfolder (0 when flat).
+    """Images converted to `mode` ("RGB", "L" or "RGBA"), those with transparency first composited onto `background`
+    (src/data/alpha.py); label = index of the top-level subfolder (0 when flat).
 
     A file that passed the setup check but still fails to decode (e.g. a truncated JPEG) is replaced by the next
     readable one, so a bad file never stops an epoch; the first such file is named in one line (per loader process),
     later ones are skipped quietly.
     """
 
-    def __init__(self, root: Path, files: list[Path], mode: str, transform: Callable | None = None) -> None:
+    def __init__(self, root: Path, files: list[Path], mode: str, transform: Callable | None = None,
+                 background: tuple[int, int, int] = (255, 255, 255)) -> None:
         self.root, self.files, self.mode, self.transform = root, files, mode, transform
+        self.background = background
         classes = {name: i for i, name in enumerate(class_folders(root, files))}
         top = [p.relative_to(root).parts for p in files]
         self.labels = [classes[parts[0]] if len(parts) > 1 else 0 for parts in top]
@@ -66,7 +71,7 @@ class ImageFiles(Dataset):
 
     def load(self, index: int) -> Image.Image:
         with Image.open(self.files[index]) as image:
-            return image.convert(self.mode)
+            return flatten(image, self.background, keep_alpha=self.mode == "RGBA").convert(self.mode)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         first_error = None
@@ -119,13 +124,29 @@ class FolderDataModule(ImageDataModule):
     option = "folder"
 
     def __init__(self, path: str, image_size: int, channels: int = 3, in_memory: bool = False,
-                 test_share: float = 0.1, store_dir: str | None = None, **kwargs) -> None:
+                 test_share: float = 0.1, store_dir: str | None = None, background: str | Sequence[int] = "white",
+                 keep_alpha: bool = False, **kwargs) -> None:
+        if not isinstance(keep_alpha, bool):
+            raise UserError(f"data.keep_alpha must be true or false, got {keep_alpha}")
+        if keep_alpha and channels != 4:
+            raise UserError(f"data.keep_alpha=true trains on RGBA images (4 channels), but data.channels={channels}: "
+                            "drop data.channels= (it follows data.keep_alpha)")
+        if channels == 4 and not keep_alpha:
+            raise UserError("data.channels=4 is RGBA: set data.keep_alpha=true instead (and drop data.channels=)")
+        self.keep_alpha = keep_alpha
         super().__init__(data_dir=path, image_size=image_size, channels=channels, in_memory=in_memory, **kwargs)
         if not 0 <= test_share < 1:
             raise UserError(f"data.test_share must be at least 0 and below 1, got {test_share}")
         self.native_channels = channels  # PIL's convert() gives the asked mode; no Grayscale step needed
         self.test_share = test_share
         self._store_dir = Path(store_dir) if store_dir else None
+        self.background = background_colour(background)
+        self.background_name = background if isinstance(background, str) else str(list(self.background))
+        self._readable: list[Path] | None = None
+
+    @property
+    def channel_options(self) -> dict[int, str]:
+        return {4: "RGBA"} if self.keep_alpha else super().channel_options
 
     @property
     def store_dir(self) -> Path:
@@ -135,6 +156,10 @@ class FolderDataModule(ImageDataModule):
     def command_line(self) -> str:
         return f"data=folder data.path={self.data_dir}"
 
+    @property
+    def channels_command(self) -> str:
+        return "data.keep_alpha=true" if self.keep_alpha else super().channels_command
+
     def ensure_files(self) -> str:
         if not self.data_dir.is_dir():
             raise UserError(f"data.path={self.data_dir} is not a folder: point it at a folder of images")
@@ -143,38 +168,50 @@ class FolderDataModule(ImageDataModule):
     def make_dataset(self, transform: Callable | None, train: bool = True) -> ImageFiles:
         readable = self.readable_files()
         if train:
-            return ImageFiles(self.data_dir, readable, self.mode, transform)
+            return self.files(readable, transform)
         test = held_out(self.data_dir, readable, self.test_share)
         if not test:
             raise UserError(f"data.test_share={self.test_share} holds out no image of data.path={self.data_dir} as "
                             "a test split: raise it (e.g. data.test_share=0.1)")
-        return ImageFiles(self.data_dir, [p for p in readable if p in test], self.mode, transform)
+        return self.files([p for p in readable if p in test], transform)
 
     def classifier_dataset(self, transform: Callable | None) -> ImageFiles:
         readable = self.readable_files()
         test = held_out(self.data_dir, readable, self.test_share)
-        return ImageFiles(self.data_dir, [p for p in readable if p not in test], self.mode, transform)
+        return self.files([p for p in readable if p not in test], transform)
+
+    def files(self, paths: list[Path], transform: Callable | None) -> ImageFiles:
+        return ImageFiles(self.data_dir, paths, self.mode, transform, self.background)
 
     @property
     def mode(self) -> str:
-        return "RGB" if self.channels == 3 else "L"
+        return {1: "L", 3: "RGB", 4: "RGBA"}[self.channels]
 
     def readable_files(self) -> list[Path]:
+        """The images PIL can read, checked once; one [data] line says how many, in how many classes, and how many
+        can hold transparent pixels (and what they are composited on)."""
+        if self._readable is not None:
+            return self._readable
         self.ensure_files()
         files = find_images(self.data_dir)
         if not files:
             raise UserError(
                 f"no images ({', '.join(EXTENSIONS)}) under data.path={self.data_dir}: point it at a folder of images"
             )
-        readable, skipped = [], []
+        readable, skipped, transparent = [], [], 0
         for path in files:
-            (readable if is_readable(path) else skipped).append(path)
+            found = probe(path)
+            (skipped if found is None else readable).append(path)
+            transparent += bool(found)
         if not readable:
             raise UserError(f"none of the {len(files)} image files under {self.data_dir} can be read by PIL")
         if skipped:
-            warnings.warn(
-                f"skipping {len(skipped)} of {len(files)} image files under {self.data_dir} that PIL cannot read "
-                f"(first: {skipped[0]})",
-                stacklevel=2,
-            )
+            log.warning(f"[data] skipping {len(skipped)} of {len(files)} image files under {self.data_dir} that PIL "
+                        f"cannot read (first: {skipped[0]})")
+        classes = len(class_folders(self.data_dir, readable))
+        kept = "their alpha kept, fully transparent pixels" if self.keep_alpha else "composited"
+        alpha = f"; {transparent} with transparency, {kept} on {self.background_name}" if transparent else ""
+        grouped = f"in {classes} classes" if classes else "(no class subfolders)"
+        log.info(f"[data] image folder: {len(readable)} images {grouped} under {self.data_dir}{alpha}")
+        self._readable = readable
         return readable

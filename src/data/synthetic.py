@@ -86,3 +86,55 @@ def write_image_folder(root: Path, per_class: int = 5, seed: int = 0) -> Path:
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really an image" * 10)
     (root / "notes.txt").write_text("not an image")
     return root
+
+
+# What icon sets hide under their transparent pixels (src/data/alpha.py): colours no viewer ever shows.
+HIDDEN_COLOURS = ((255, 128, 0), (0, 160, 160), (140, 80, 30))
+ICON_SHAPES = ("disc", "square", "triangle", "ring")
+
+
+def icon(shape: str, size: int, colour: tuple[int, int, int], hidden: tuple[int, int, int], mode: str = "RGBA"):
+    """A `shape` in `colour` on a transparent square whose invisible pixels hold `hidden`, anti-aliased at its edge
+    (partly transparent pixels), as `mode`: RGBA, LA (grey + alpha) or P (palette, one transparent index)."""
+    from PIL import Image, ImageDraw
+
+    big = size * 4  # drawn at 4x, alpha downsampled: the edge is partly transparent
+    mask = Image.new("L", (big, big), 0)
+    draw, lo, hi = ImageDraw.Draw(mask), big // 6, big - big // 6
+    if shape == "disc":
+        draw.ellipse((lo, lo, hi, hi), fill=255)
+    elif shape == "square":
+        draw.rectangle((lo, lo, hi, hi), fill=255)
+    elif shape == "triangle":
+        draw.polygon([(big // 2, lo), (hi, hi), (lo, hi)], fill=255)
+    else:
+        draw.ellipse((lo, lo, hi, hi), fill=255)
+        draw.ellipse((lo + big // 6, lo + big // 6, hi - big // 6, hi - big // 6), fill=0)
+    alpha = np.asarray(mask.resize((size, size), Image.Resampling.LANCZOS))
+    rgb = np.where(alpha[..., None] > 0, np.array(colour, np.uint8), np.array(hidden, np.uint8)).astype(np.uint8)
+    if mode == "P":  # one palette entry for the shape, one (transparent) for the rest: no partial alpha
+        index = (alpha >= 128).astype(np.uint8)
+        image = Image.fromarray(index, "P")
+        image.putpalette([*hidden, *colour] + [0] * (256 - 2) * 3)
+        image.info["transparency"] = 0
+        return image
+    rgba = Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA")
+    if mode == "LA":
+        return Image.merge("LA", (rgba.convert("L"), rgba.getchannel("A")))
+    return rgba
+
+
+def write_icon_folder(root: Path, per_class: int = 25, size: int = 32, seed: int = 0) -> Path:
+    """Class subfolders (one per shape) of transparent PNG icons in random colours, RGBA, LA and palette files mixed,
+    each hiding one of HIDDEN_COLOURS under its transparent pixels: what `data=folder` must composite."""
+    rng = np.random.default_rng(seed)
+    modes = ("RGBA", "RGBA", "LA", "P")
+    for shape in ICON_SHAPES:
+        folder = root / shape
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+            hidden = HIDDEN_COLOURS[int(rng.integers(len(HIDDEN_COLOURS)))]
+            image = icon(shape, size, colour, hidden, modes[i % len(modes)])
+            image.save(folder / f"{shape}_{i:04d}.png")  # a P image's info["transparency"] goes in as tRNS
+    return root

@@ -105,7 +105,7 @@ def load_extractor(settings: MetricSettings, datamodule) -> FeatureExtractor:
         raise UserError(
             f"no domain classifier for {datamodule.name} at {size}x{size}x{channels} ({path}): train it once with "
             f"`python -m src.train_classifier {datamodule.command_line} model.image_size={size} "
-            f"data.channels={channels}` (or measure with Inception: metrics=inception)"
+            f"{datamodule.channels_command}` (or measure with Inception: metrics=inception)"
         )
     extractor = DomainExtractor(path)
     arch = extractor.classifier.arch

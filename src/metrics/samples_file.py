@@ -28,8 +28,8 @@ def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def channels_first(images: np.ndarray, path: Path) -> np.ndarray:
     """N x C x H x W uint8 of square images; N x H x W x C and N x H x W (grayscale) are transposed. The layout is
-    told apart by which axes are equal (square images) and which has 1 or 3 entries; 1x1 and 3x3 images, which fit
-    both, are read as N x C x H x W."""
+    told apart by which axes are equal (square images) and which has 1, 3 or 4 (RGBA) entries; 1x1, 3x3 and 4x4
+    images, which fit both, are read as N x C x H x W."""
     if images.dtype != np.uint8:
         raise UserError(f"samples={path}: images are {images.dtype}, not uint8 in 0..255: convert them first, e.g. "
                         "((x + 1) * 127.5).round().clip(0, 255).astype(np.uint8) for images in [-1, 1]")
@@ -39,11 +39,11 @@ def channels_first(images: np.ndarray, path: Path) -> np.ndarray:
     if images.ndim != 4 or len(images) == 0:
         raise UserError(f"samples={path}: images of shape {shape} are not a batch of images: save N x C x H x W")
     _, a, h, w = images.shape
-    if not (a in (1, 3) and h == w):
-        if w in (1, 3) and a == h:
+    if not (a in (1, 3, 4) and h == w):
+        if w in (1, 3, 4) and a == h:
             return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
         raise UserError(f"samples={path}: images of shape {shape} are neither N x C x H x W nor N x H x W x C of "
-                        "square images with 1 or 3 channels")
+                        "square images with 1, 3 or 4 channels")
     return images
 
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
 
-.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-gpu gpu-wheels data-fashion clean
+.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-gpu gpu-wheels data-fashion clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -54,6 +54,9 @@ bench-default: install  ## the default run chosen by measurement: candidates x 2
 
 bench-backbones: install  ## ResNets vs DCGANs on MNIST, Fashion-MNIST and a 3,000-image folder at equal wall budgets -> benchmarks/quality.md (~60 min); needs make data-fashion
 	$(PY) -m benchmarks.bench_backbones $(ARGS)
+
+bench-alpha: install  ## transparent icons and a plain folder, trained before and after alpha compositing -> benchmarks/quality.md (~40 min); needs make data-fashion or ARGS="--rows icons"
+	$(PY) -m benchmarks.bench_alpha $(ARGS)
 
 bench-gpu: install  ## on a CUDA GPU: project eager/captured vs the plain loop, start-up, compile check, 10k-sample evaluation -> benchmarks/gpu.md (<8 min)
 	$(PY) -m benchmarks.bench_gpu $(ARGS)

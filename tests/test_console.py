@@ -41,7 +41,8 @@ def test_the_console_shows_choices_not_the_whole_config_and_no_known_noise(print
     run, stdout, stderr = printed_run
     assert f"[config] every setting: {run / 'config.yaml'}" in stdout
     assert "_target_" not in stdout and "lr_g" not in stdout  # the full tree (~180 lines) is in config.yaml only
-    for noise in ("💡 Tip", "litlogger", "LeafSpec", "max_steps"):
+    for noise in ("💡 Tip", "litlogger", "LeafSpec", "max_steps", "transfer_batch_to_device", "logging interval",
+                  "exists and is not empty", "UserWarning"):
         assert noise not in stdout + stderr + (run / "train.log").read_text(), noise
     # Lightning's stop line names its step counter, which counts batches here: it says so
     for text in (stdout, (run / "train.log").read_text()):
@@ -58,6 +59,17 @@ def test_the_closing_summary_names_the_files_and_its_commands_work(printed_run, 
     assert done.returncode == 0 and (tmp_path / "samples.npz").is_file(), done.stderr[-2000:]
     more = re.search(r"train more: +python -m src\.train (.+)$", summary, re.M).group(1)
     assert more == f"resume={run} max_batches=<more than 2>"
+
+
+def test_a_run_without_checkpoints_suggests_no_resume(tmp_path) -> None:
+    from src.data.synthetic import write_mnist
+
+    write_mnist(tmp_path / "data")
+    done = run_cli("src.train", "debug=fdr", "model=mlp_gan", "model.generator.width=8", "data.batch_size=8",
+                   f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = done.stdout[done.stdout.index("[done]"):]
+    assert "resume=" not in summary and "no checkpoint was saved: this run can't be continued" in summary
 
 
 def test_a_refused_command_says_why_on_stderr_only(tmp_path) -> None:

@@ -101,6 +101,9 @@ def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfi
         lines.append(f"  logs:        {folder}")
     if run.generator.is_file():
         lines.append(f"  sample it:   python -m src.generate {override('ckpt_path', run.root)} num_samples=64")
-    lines.append(f"  {next_command(trainer, batches, cfg, run.root)}")
+    if any(run.checkpoints.glob("*.ckpt")):
+        lines.append(f"  {next_command(trainer, batches, cfg, run.root)}")
+    else:  # debug=fdr, or checkpoints turned off: there is nothing to resume from
+        lines.append("  no checkpoint was saved: this run can't be continued (train again to go further)")
     for line in lines:
         log.info(line)

@@ -100,3 +100,14 @@ def test_a_run_that_fails_on_its_data_leaves_no_folder_behind(tmp_path: Path) ->
                      f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)
     assert result.returncode == 2 and "Error: CIFAR-10 is not in " in result.stderr, result.stderr[-2000:]
     assert not list((tmp_path / "outputs").rglob("*.yaml"))  # no run folder with only its config.yaml
+
+
+def test_help_lists_the_groups_to_pick_and_says_shared_is_not_one() -> None:
+    from src.run.compose import group_options
+
+    shown = run_cli("src.train", "--help")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for group in ("model", "data", "loss", "trainer"):
+        assert f"{group}: {', '.join(group_options(group))}\n" in shown.stdout
+    assert "(shared is not a group to pick: it holds the settings every model and data config includes)" in \
+        shown.stdout

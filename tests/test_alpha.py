@@ -134,3 +134,4 @@ def test_an_rgba_run_writes_grids_and_samples_with_alpha(tmp_path: Path) -> None
     assert made.returncode == 0, made.stderr[-3000:]
     assert Image.open(run / "samples.png").mode == "RGBA"
     assert np.load(run / "samples.npz")["images"].shape[1] == 4
+

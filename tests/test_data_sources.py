@@ -13,7 +13,7 @@ from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.data.fashion_mnist import FashionMNISTDataModule
 from src.data.folder import FolderDataModule, ImageFiles
-from src.data.synthetic import random_digits, write_idx_gz, write_image_folder
+from src.data.synthetic import random_digits, write_icon_folder, write_idx_gz, write_image_folder
 from src.run.compose import compose_config
 
 
@@ -160,3 +160,13 @@ def test_a_read_only_data_folder_trains_without_the_decoded_cache(tmp_path: Path
     lines = logged()
     assert "read-only file system" in lines and "continuing without the decoded-data cache" in lines
     assert "[data] MNIST: decoded 64 images (not cached: see the line above)" in lines
+
+
+def test_the_real_image_grid_of_a_folder_shows_every_class(tmp_path: Path) -> None:
+    root = write_icon_folder(tmp_path / "icons", per_class=20, size=16)  # sorted by name: 20 discs come first
+    dm = folder(root)
+    grid = dm.example_batch(16)
+    rows = {tuple(image.flatten().tolist()) for image in grid}
+    labels = {dm.train_set.labels[i] for i in range(len(dm.train_set))
+              if tuple(dm.train_set[i][0].flatten().tolist()) in rows}
+    assert len(grid) == 16 and labels == {0, 1, 2, 3}

@@ -183,6 +183,14 @@ class FolderDataModule(ImageDataModule):
     def files(self, paths: list[Path], transform: Callable | None) -> ImageFiles:
         return ImageFiles(self.data_dir, paths, self.mode, transform, self.background)
 
+    def example_batch(self, n: int = 64) -> torch.Tensor:
+        """n images drawn at random (seeded by data.seed): a folder's files sort by class and name, so its first n
+        would show one class."""
+        if self.train_set is None:
+            self.setup("fit")
+        picked = torch.randperm(len(self.train_set), generator=torch.Generator().manual_seed(self.seed))[:n]
+        return torch.stack([self.train_set[i][0] for i in picked.tolist()])
+
     @property
     def mode(self) -> str:
         return {1: "L", 3: "RGB", 4: "RGBA"}[self.channels]

@@ -2,6 +2,7 @@
 on CPUs."""
 
 import os
+import re
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -13,8 +14,8 @@ from src.core.device_settings import NVML_CHECK, apply_device_settings
 from src.core.errors import UserError
 
 
-def trainer_on(device: str) -> SimpleNamespace:
-    return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+def trainer_on(device: str, precision: str = "32-true") -> SimpleNamespace:
+    return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)), precision=precision)
 
 
 def test_a_gpu_run_gets_the_configured_matmul_precision(monkeypatch) -> None:
@@ -31,6 +32,18 @@ def test_a_cpu_run_keeps_full_fp32_and_cudas_own_availability_check(monkeypatch)
     apply_device_settings(trainer_on("cpu"), "medium")
     assert torch.get_float32_matmul_precision() == before
     assert NVML_CHECK not in os.environ
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed", "32-true"])
+def test_half_precision_on_a_cpu_gets_a_hint(precision: str, logged) -> None:
+    import lightning as L
+
+    trainer = L.Trainer(accelerator="cpu", precision=precision, logger=False, enable_progress_bar=False)
+    apply_device_settings(trainer, "high")
+    said = logged()  # 16-mixed becomes bf16-mixed on a CPU (Lightning)
+    hint = re.search(r"\[trainer\] trainer\.precision=(\S+) on a CPU is usually slower than full precision", said)
+    assert (hint is not None) == (precision != "32-true"), said
+    assert hint is None or hint.group(1) == str(trainer.precision)
 
 
 def test_importing_lightning_still_sets_the_nvml_check_that_cpu_runs_take_back() -> None:

@@ -9,6 +9,7 @@
   small model's batch on 2 CPU cores (benchmarks/train.md). A run on the CPU puts CUDA's own check back.
 CPU results stay bitwise what they were: neither setting changes a CPU kernel."""
 
+import logging
 import os
 
 import lightning as L
@@ -18,6 +19,7 @@ from src.core.errors import UserError
 
 PRECISIONS = ("highest", "high", "medium")
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+log = logging.getLogger(__name__)
 
 
 def apply_device_settings(trainer: L.Trainer, float32_matmul_precision: str) -> None:
@@ -29,3 +31,6 @@ def apply_device_settings(trainer: L.Trainer, float32_matmul_precision: str) -> 
         torch.set_float32_matmul_precision(float32_matmul_precision)
     elif device == "cpu":
         os.environ.pop(NVML_CHECK, None)
+        if "16" in str(trainer.precision):  # CPUs have few fast half-precision kernels: autocast mostly converts
+            log.info(f"[trainer] trainer.precision={trainer.precision} on a CPU is usually slower than full precision "
+                     "(half precision pays off on GPUs): drop trainer.precision= for speed here")

@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
 ARGS ?=
+# A machine without an NVIDIA GPU: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu installs torch and
+# torchvision from PyTorch's CPU-only index first (PyPI's Linux torch pulls ~3 GB of CUDA libraries).
+TORCH_INDEX ?=
 
 .PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-gpu gpu-wheels data-fashion clean
 
@@ -16,6 +19,7 @@ install: $(STAMP)  ## create .venv and install the project with its dev, sweep a
 # (~0.05 s of a run's start-up; an edited file is compiled again, in memory, as without it).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet --disable-pip-version-check torch torchvision --index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,sweeps,loggers]'
 	$(PY) -m compileall -q src
 	touch $(STAMP)

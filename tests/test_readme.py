@@ -54,3 +54,14 @@ def test_readme_has_commands_for_every_cli() -> None:
 def test_readme_command_composes(command: str) -> None:
     name, overrides = overrides_of(command)
     compose_config(name, overrides)  # raises on an unknown key, option or group
+
+
+def test_the_cpu_only_install_in_readme_installs_torch_from_that_index_first() -> None:
+    import subprocess
+
+    command = re.search(r"`make install (TORCH_INDEX=\S+)`", (ROOT / "README.md").read_text()).group(1)
+    planned = subprocess.run(["make", "-n", "-B", "install", command], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    pips = [line for line in planned if " -m pip install " in line]
+    index = command.split("=", 1)[1]
+    assert pips[0].endswith(f"torch torchvision --index-url {index}") and "-e '.[" in pips[1], planned

@@ -1,7 +1,7 @@
 """Train the domain classifier: `python -m src.train_classifier data=mnist` (see conf/train_classifier.yaml).
 
-A plain loop on the split held in memory as uint8 (seconds per epoch on MNIST); the file records the test
-accuracy, which src.evaluate prints next to every domain metric."""
+A plain loop on the split held in memory as uint8 (seconds per epoch on MNIST), with a progress bar and a line per
+epoch; the file records the test accuracy, which src.evaluate prints next to every domain metric."""
 
 import logging
 import sys
@@ -12,6 +12,7 @@ import hydra
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
+from tqdm import tqdm
 
 from src.core.checks import require_positive
 from src.core.errors import UserError
@@ -23,21 +24,31 @@ from src.run.cli import refuse_unknown_keys, run_cli
 log = logging.getLogger(__name__)
 
 
-def fit(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, epochs: int, batch_size: int,
-        lr: float) -> None:
+def fit(model: DomainClassifier, data: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+        epochs: int, batch_size: int, lr: float) -> None:
+    """Adam with a one-cycle schedule; a progress bar per epoch, and a line after each with its mean loss and the
+    test accuracy so far."""
+    images, labels = data
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * max(1, len(images) // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(images))
-        for start in range(0, len(images) - batch_size + 1, batch_size):
-            idx = order[start : start + batch_size]
-            loss = F.cross_entropy(model(to_unit_range(images[idx])), labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    per_epoch = max(1, len(images) // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order, total = torch.randperm(len(images)), torch.zeros(())
+        with tqdm(total=per_epoch, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True) as bar:
+            for start in range(0, len(images) - batch_size + 1, batch_size):
+                idx = order[start : start + batch_size]
+                loss = F.cross_entropy(model(to_unit_range(images[idx])), labels[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += loss.detach()
+                bar.update()
+                if bar.n % 20 == 0:
+                    bar.set_postfix(loss=f"{total.item() / bar.n:.3f}")
+        log.info(f"[classifier] epoch {epoch}/{epochs}: loss {total.item() / per_epoch:.3f}, test accuracy "
+                 f"{accuracy(model, *test):.2%}")
     model.eval()
 
 
@@ -66,6 +77,7 @@ def train_classifier(cfg: DictConfig) -> Path:
         return path
     datamodule.prepare_data()
     workers = datamodule.num_workers
+    log.info(f"[classifier] decoding the training and test images of {datamodule.name} ...")
     train_x, train_y = load_uint8(datamodule.classifier_dataset(datamodule.transform()), cfg.max_train_images,
                                   num_workers=workers)
     test_x, test_y = load_uint8(datamodule.make_dataset(datamodule.transform(), train=False), cfg.max_test_images,
@@ -78,7 +90,7 @@ def train_classifier(cfg: DictConfig) -> Path:
     torch.manual_seed(cfg.seed)
     model: DomainClassifier = instantiate(cfg.classifier)
     start = time.perf_counter()
-    fit(model, train_x, train_y, cfg.epochs, cfg.batch_size, cfg.lr)
+    fit(model, (train_x, train_y), (test_x, test_y), cfg.epochs, cfg.batch_size, cfg.lr)
     test_accuracy = accuracy(model, test_x, test_y)
     seconds = time.perf_counter() - start
     save_classifier(path, model, {

@@ -3,6 +3,7 @@ training callback with best.ckpt, the evaluate CLI with its cache, and the Incep
 
 import json
 import os
+import re
 from pathlib import Path
 from urllib.error import URLError
 
@@ -238,3 +239,15 @@ def test_a_classifier_file_that_is_not_one_is_one_line(tmp_path: Path, kind: str
                                         "src.train_classifier"):
         load_classifier(path)
     assert not marker.exists()
+
+
+def test_train_classifier_says_how_each_epoch_went(tmp_path: Path, logged) -> None:
+    write_class_patterns(tmp_path / "data", n_train=80, n_test=20)
+    train_classifier(compose_config("train_classifier", [
+        f"paths.data_dir={tmp_path / 'data'}", "data.num_workers=0", "classifier.width=4", "epochs=3",
+        "batch_size=20"]))
+    lines = logged().splitlines()
+    assert lines[0] == "[classifier] decoding the training and test images of MNIST ..."
+    epochs = [line for line in lines if line.startswith("[classifier] epoch ")]
+    assert [line.split(":")[0] for line in epochs] == [f"[classifier] epoch {e}/3" for e in (1, 2, 3)]
+    assert all(re.fullmatch(r"\[classifier\] epoch \d/3: loss \d+\.\d{3}, test accuracy \d+\.\d\d%", e) for e in epochs)

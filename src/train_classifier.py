@@ -17,7 +17,7 @@ from tqdm import tqdm
 from src.core.checks import require_positive
 from src.core.errors import UserError
 from src.core.instantiate import instantiate
-from src.metrics.classifier import DomainClassifier, classifier_path, load_classifier, save_classifier
+from src.metrics.classifier import DomainClassifier, classifier_path, load_classifier, save_classifier, without_labels
 from src.metrics.realdata import load_uint8, to_unit_range
 from src.run.cli import refuse_unknown_keys, run_cli
 
@@ -65,11 +65,7 @@ def train_classifier(cfg: DictConfig) -> Path:
     require_positive(cfg.batch_size, "batch_size", example=128)
     datamodule = instantiate(cfg.data)
     if datamodule.num_classes < 2:
-        raise UserError(
-            f"{datamodule.command_line} has no class subfolders, so there are no labels to train a domain classifier "
-            "on: put the images in one subfolder per class, or measure with Inception (metrics=inception "
-            "metrics.inception_weights=<file>); without either, this template has no offline quality measure for "
-            "unlabelled images")
+        raise UserError(without_labels(datamodule))
     path = classifier_path(datamodule.store_dir, datamodule.name, datamodule.image_size, datamodule.channels)
     if path.is_file() and not cfg.overwrite:
         _, info = load_classifier(path)

@@ -56,6 +56,13 @@ def test_a_folder_without_classes_is_told_what_measure_exists(tmp_path: Path) ->
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"Error: data=folder data.path={images} has no class subfolders") \
         and "metrics=inception" in done.stderr
+    # a GAN trained on it: src.evaluate says the same, not "train a classifier" (which the command above refuses)
+    trained = run_cli("src.train", "model=mlp_gan", "model.generator.width=8", "data=folder", f"data.path={images}",
+                      f"paths.data_dir={tmp_path / 'data'}", "data.batch_size=2", "data.num_workers=0",
+                      "max_batches=1", "~callbacks.progress_bar", f"hydra.run.dir={tmp_path / 'run'}")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    measured = run_cli("src.evaluate", f"ckpt_path={tmp_path / 'run'}", "num_samples=100")
+    assert measured.returncode == 2 and measured.stderr == done.stderr, measured.stderr
 
 
 def test_a_gan_on_a_folder_is_measured_in_training_and_by_evaluate(tmp_path: Path) -> None:

@@ -49,6 +49,15 @@ def dataset_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def without_labels(datamodule) -> str:
+    """What to do when a dataset has no classes to learn a domain classifier from (a flat image folder)."""
+    return (f"{datamodule.command_line} has no class subfolders, so there are no labels to train a domain classifier "
+            "on, and this template has no other offline measure for unlabelled images: measure with Inception-v3 "
+            "(metrics=inception metrics.inception_weights=<its weights file>, see README 'Measuring quality'), or "
+            "sort the images into one subfolder per class and train one with python -m src.train_classifier "
+            f"{datamodule.command_line}")
+
+
 def classifier_path(data_dir: str | Path, dataset: str, image_size: int, channels: int) -> Path:
     return Path(data_dir) / "classifiers" / f"{dataset_key(dataset)}_{image_size}_{channels}.pt"
 

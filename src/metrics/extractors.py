@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from src.core.errors import UserError
-from src.metrics.classifier import classifier_path, load_classifier
+from src.metrics.classifier import classifier_path, load_classifier, without_labels
 from src.metrics.realdata import to_unit_range
 from src.metrics.settings import MetricSettings
 
@@ -101,6 +101,8 @@ def load_extractor(settings: MetricSettings, datamodule) -> FeatureExtractor:
         return InceptionExtractor(settings.inception_weights)
     size, channels = datamodule.image_size, datamodule.channels
     path = classifier_path(datamodule.store_dir, datamodule.name, size, channels)
+    if not path.is_file() and datamodule.num_classes < 2:
+        raise UserError(without_labels(datamodule))
     if not path.is_file():
         raise UserError(
             f"no domain classifier for {datamodule.name} at {size}x{size}x{channels} ({path}): train it once with "

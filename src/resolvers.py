@@ -7,6 +7,7 @@ A resolver whose work needs them imports its module when it is called."""
 from omegaconf import OmegaConf
 
 from src.core.layout import run_name_suffix, run_path
+from src.core.sweeps import job_overrides
 from src.run.resume import hydra_subdir, run_dir
 
 
@@ -63,6 +64,7 @@ RESOLVERS = {
     "folder_store": folder_store,
     "run_path": run_path,
     "run_name_suffix": run_name_suffix,
+    "job_overrides": job_overrides,
     "run_dir": run_dir,
     "hydra_subdir": hydra_subdir,
 }

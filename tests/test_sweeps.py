@@ -1,6 +1,7 @@
 """The Optuna sweeper runs real trials and minimises the metric that src.train returns."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,8 @@ def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> No
     assert best["best_value"] > 0  # an FID between generated and real features
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())  # each job folder named by its own overrides,
     assert [name.split("_", 1)[0] for name in jobs] == ["0", "1"]  # these cut to 120 characters + a hash of them all
-    assert all(len(name) == 2 + 120 and name.startswith(f"{i}_data.batch_size=8,") for i, name in
-               enumerate(jobs)) and jobs[0][-8:] != jobs[1][-8:]
+    assert all(len(name) == 2 + 120 and re.match(rf"{i}_model\.lr_g=[\d.e-]+,model\.lr_d=", name)  # searched first
+               for i, name in enumerate(jobs)) and jobs[0][-8:] != jobs[1][-8:]
 
 
 def test_a_failed_job_is_recorded_and_the_other_jobs_still_run(tmp_path) -> None:
@@ -53,5 +54,37 @@ def test_a_failed_job_is_recorded_and_the_other_jobs_still_run(tmp_path) -> None
     job = Path(records[1]["folder"])  # named by the job's overrides, where data and outputs live left out
     assert job.parent == sweep and job.name.startswith("1_") and "data=mnist" in job.name and "paths" not in job.name
     assert (job / "generator.pt").is_file()
-    assert "| 0 | `model=mlp_gan" in (sweep / "summary.md").read_text()
+    assert "| 0 | cifar10 | FAILED | " in (sweep / "summary.md").read_text()  # the swept key's value first
     assert "Error: 1 of 2 jobs failed (jobs 0): see" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_sweep_puts_its_swept_keys_first_and_compares_quality(tmp_path: Path) -> None:
+    """Job names, summary.md and the HPARAMS table lead with what the sweep varies; with the dataset's domain
+    classifier in place each job measures metrics.monitor at its end, summary.md's quality column."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data_dir = tmp_path / "data"
+    write_class_patterns(data_dir)
+    train_classifier(compose_config("train_classifier", [
+        "model=mlp_gan", f"paths.data_dir={data_dir}", "data.num_workers=0", "classifier.width=4", "epochs=2",
+        "batch_size=30"]))
+    sweep = tmp_path / "sweep"
+    result = run_cli("src.train", "-m", "model=mlp_gan", "model.generator.width=8", "max_batches=2",
+                     "model.lr_g=1e-4,2e-4", *SMALL, "data.batch_size=8", "data.num_workers=0",
+                     "~callbacks.progress_bar", f"paths.data_dir={data_dir}", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+                     timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert [name.split(",")[0] for name in jobs] == ["0_model.lr_g=0.0001", "1_model.lr_g=0.0002"]
+    table = (sweep / "summary.md").read_text().splitlines()
+    assert table[0] == "| job | model.lr_g | status | fid_domain | result | other overrides |"
+    for line, lr in zip(table[2:4], ("0.0001", "0.0002"), strict=True):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[:3] == [cells[0], lr, "COMPLETED"] and float(cells[3]) > 0 and "model.lr_g" not in cells[5]
+    records = json.loads((sweep / "summary.json").read_text())
+    assert records[0]["quality"]["metrics/fid_domain"] == pytest.approx(float(table[2].split("|")[4]), rel=1e-5)
+    events = EventAccumulator(str(next((sweep / jobs[0] / "tensorboard").rglob("events.out.*")).parent)).Reload()
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        events.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+    assert experiment.hparam_infos[0].name == "model.lr_g"

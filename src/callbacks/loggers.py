@@ -30,6 +30,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from src.core.errors import UserError
 from src.core.instantiate import instantiate
+from src.core.sweeps import in_sweep_job, swept_first, swept_keys
 from src.gan.sampling import pixels
 
 # Loggers whose package is an optional dependency: pyproject.toml's `loggers` extra.
@@ -176,7 +177,9 @@ class HyperparameterTable(L.Callback):
     among these under model.*), so each setting appears once, under the name an override gives it."""
 
     def __init__(self, cfg: DictConfig) -> None:
-        self.settings = run_settings(cfg)
+        settings = run_settings(cfg)
+        swept = swept_keys(HydraConfig.get()) if in_sweep_job() else []  # a sweep's varied keys: the first columns
+        self.settings = {key: settings[key] for key in swept_first(list(settings), swept)}
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         trainer.enable_autolog_hparams = False

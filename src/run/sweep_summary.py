@@ -1,4 +1,6 @@
-"""A Hydra callback that writes summary.md and summary.json at a sweep's root: job, overrides, status, result.
+"""A Hydra callback that writes summary.md and summary.json at a sweep's root: job, the swept values, status, quality
+(metrics.monitor, measured once at each job's end when the dataset's domain classifier exists), the final losses and
+the job's other overrides.
 
 Each job records its own line in its folder (so this works with any launcher, joblib and SLURM included);
 the sweep's process gathers them at the end. A job that failed (it returns src.run.cli.JobFailed instead of
@@ -11,8 +13,9 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from src.core.sweeps import override_key, swept_first, swept_keys
 from src.run.cli import JobFailed
 
 RECORD = "job_result.json"
@@ -34,12 +37,18 @@ class SweepSummary(Callback):
             return
         ok = job_return.status == JobStatus.COMPLETED
         failed = job_return._return_value if isinstance(job_return._return_value, JobFailed) else None
+        swept = swept_keys(hydra_cfg)
+        overrides = swept_first(list(job_return.overrides or []), swept)
+        result = failed.message if failed is not None else (
+            _plain(job_return.return_value) if ok else repr(job_return._return_value))
+        monitor = f"metrics/{OmegaConf.select(config, 'metrics.monitor', default='')}"
         record = {
             "job": int(hydra_cfg.job.num),
-            "overrides": " ".join(job_return.overrides or []),
+            "overrides": " ".join(overrides),
+            "swept": {override_key(o): o.split("=", 1)[-1] for o in overrides if override_key(o) in swept},
             "status": "FAILED" if failed is not None else job_return.status.name,
-            "result": failed.message if failed is not None else (
-                _plain(job_return.return_value) if ok else repr(job_return._return_value)),
+            "quality": {monitor: result.pop(monitor)} if isinstance(result, dict) and monitor in result else None,
+            "result": result,
             "folder": str(hydra_cfg.runtime.output_dir),
         }
         Path(hydra_cfg.runtime.output_dir, RECORD).write_text(json.dumps(record, indent=2))
@@ -50,15 +59,33 @@ class SweepSummary(Callback):
         if not records:
             return
         (sweep_dir / "summary.json").write_text(json.dumps(records, indent=2))
-        lines = ["| job | overrides | status | result |", "| --- | --- | --- | --- |"]
-        lines += [f"| {r['job']} | `{r['overrides']}` | {r['status']} | {_format(r['result'])} |" for r in records]
-        (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+        (sweep_dir / "summary.md").write_text(markdown(records))
         print(f"[sweep] {len(records)} jobs summarised in {sweep_dir / 'summary.md'}")
         failed = [r["job"] for r in records if r["status"] != "COMPLETED"]
         if failed:  # the sweep's exit status says so (1); each failed job's line is in the summary
             print(f"Error: {len(failed)} of {len(records)} jobs failed (jobs {', '.join(map(str, failed))}): see "
                   f"{sweep_dir / 'summary.md'}", file=sys.stderr)
             sys.exit(1)
+
+
+def markdown(records: list[dict]) -> str:
+    """The table: job, one column per swept key, status, quality, the final losses, the other overrides."""
+    swept = list(dict.fromkeys(k for r in records for k in r.get("swept", {})))
+    quality = list(dict.fromkeys(k for r in records for k in (r.get("quality") or {})))
+    header = ["job", *swept, "status", *(q.removeprefix("metrics/") for q in quality), "result", "other overrides"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for r in records:
+        values = [r.get("swept", {}).get(k, "") for k in swept]
+        scores = [_format((r.get("quality") or {}).get(q, "")) for q in quality]
+        other = " ".join(o for o in r["overrides"].split() if o.split("=", 1)[0].lstrip("+~") not in swept)
+        lines.append("| " + " | ".join([str(r["job"]), *values, r["status"], *scores, _format(r["result"]),
+                                        f"`{other}`"]) + " |")
+    if not quality and any(r["status"] == "COMPLETED" for r in records):
+        lines += ["", "No quality column: no job could measure its metrics.monitor at its end; a job's train.log says "
+                  "why in its `[metrics]` line (usually: the dataset has no domain classifier yet; `python -m "
+                  "src.train_classifier data=<dataset> model.image_size=<size>` trains one, see README 'Measuring "
+                  "quality')."]
+    return "\n".join(lines) + "\n"
 
 
 def _format(result: Any) -> str:

@@ -1,0 +1,48 @@
+"""What a multirun varies, read the same way by a job's folder name, its row in TensorBoard's HPARAMS table and the
+sweep's summary.md: the swept keys come first in each.
+
+A key is swept when the command line gives it with sweep syntax (`a,b`, `range()`, `choice()`, `glob()`), which
+Hydra's basic sweeper writes to <sweep>/multirun.yaml before any job starts, or when the sweeper searches it
+(`hydra.sweeper.params`: Optuna's search space, or sweeps a config file declares)."""
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def in_sweep_job() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def swept_keys(hydra_cfg: DictConfig) -> list[str]:
+    """The keys a sweep varies, in the order they were given; [] outside a sweep."""
+    keys: list[str] = []
+    recorded = Path(str(hydra_cfg.sweep.dir)) / "multirun.yaml"
+    if recorded.is_file():
+        task = OmegaConf.select(OmegaConf.load(recorded), "hydra.overrides.task", default=None) or []
+        keys += [o.key_or_group for o in OverridesParser.create().parse_overrides(list(task)) if o.is_sweep_override()]
+    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
+    return list(dict.fromkeys([*keys, *(str(k) for k in params)]))
+
+
+def swept_first(keys: list[str], swept: list[str]) -> list[str]:
+    """`keys` with the swept ones first, in the sweep's order; the others keep their order."""
+    rank = {key: i for i, key in enumerate(swept)}
+    return sorted(keys, key=lambda k: (0, rank[override_key(k)]) if override_key(k) in rank else (1, 0))
+
+
+def job_overrides() -> str:
+    """Resolver `${job_overrides:}` (a sweep job's folder name): its overrides as Hydra's override_dirname joins them
+    (where data and outputs live left out), the swept keys first, then the others sorted."""
+    hydra_cfg = HydraConfig.get()
+    naming = hydra_cfg.job.config.override_dirname
+    excluded = set(naming.exclude_keys)
+    given = sorted(o for o in hydra_cfg.overrides.task if override_key(o) not in excluded)
+    return naming.item_sep.join(swept_first(given, swept_keys(hydra_cfg)))

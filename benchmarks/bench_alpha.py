@@ -83,6 +83,16 @@ def folder_pixels(root: Path, composited: bool) -> np.ndarray:
     return np.stack(arrays)
 
 
+def side_by_side(grids: list[Path], out: Path) -> Path:
+    """The runs' fixed-noise grids next to each other, as one PNG for the report."""
+    images = [Image.open(p).convert("RGB") for p in grids]
+    picture = Image.new("RGB", (sum(i.width for i in images) + 10 * (len(images) - 1), images[0].height), "gray")
+    for k, image in enumerate(images):
+        picture.paste(image, (k * (image.width + 10), 0))
+    picture.save(out, optimize=True)
+    return out
+
+
 def run(cmd: list[str], log: Path, cwd: Path) -> tuple[int, float]:
     start = time.perf_counter()
     with open(log, "w") as f:
@@ -196,6 +206,8 @@ def main() -> None:
     lines = [
         SECTION, "",
         f"- command: `make bench-alpha ARGS=\"{' '.join(sys.argv[1:])}\"`; this invocation took {minutes:.0f} min",
+        *(["- runs kept from an earlier invocation (`--reuse`): the time above is this invocation's only; the "
+            "train min column is each run's own"] if args.reuse else []),
         f"- machine: {cores} CPU cores, {cpu_model()}, CPU only; torch {torch.__version__}, lightning "
         f"{lightning.__version__}; date {datetime.date.today().isoformat()}",
         f"- before: the tree at `{git('rev-parse', '--short', rev)}` (`convert(\"RGB\")` keeps what a file hides under "
@@ -220,6 +232,18 @@ def main() -> None:
         share = f"{r['hidden_share']:.4f}" if "hidden_share" in r else "-"
         lines.append(f"| {folders[folder][0]} | {tree} | {values} | {share} | {r.get('train_seconds', 0) / 60:.1f} |")
     lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in {r["command"]: r for r in done}.values())]
+    icons = [results.get(("icons", t), {}) for t in ("before", "after")]
+    if all(r.get("status") == "ok" for r in icons):
+        before, after = icons
+        picture = side_by_side([work / "runs" / f"icons_{t}" / "samples" / f"batch_{args.budget:07d}.png"
+                                for t in ("before", "after")], ROOT / "docs" / "transparent_icons_before_after.png")
+        lines += ["", f"Reading: trained on what the old loader read, the icons' GAN draws their hidden colours "
+                  f"(hidden share {before['hidden_share']:.4f} against {real['shown']:.4f} in the icons as shown) and "
+                  f"scores fid_domain {before['metrics']['fid_domain']:.2f}; composited, "
+                  f"{after['metrics']['fid_domain']:.2f} with a hidden share of {after['hidden_share']:.4f}. The "
+                  "plain folder's rows are the same before and after: an image without transparency is untouched.",
+                  "", f"![Fixed-noise samples at batch {args.budget}: before (left), after (right)]"
+                  f"(../{picture.relative_to(ROOT)})"]
     text = "\n".join(lines) + "\n"
     (work / "results.json").write_text(json.dumps(done, indent=2))
     write_section(Path(args.out), SECTION, text)

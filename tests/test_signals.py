@@ -16,7 +16,7 @@ from src.data.synthetic import write_mnist
 from src.run.compose import compose_config
 from src.train import train
 from tests.conftest import ROOT, child_env
-from tests.test_resume import assert_same_end, tiny
+from tests.test_resume import BATCHES, assert_same_end, tiny
 
 pytestmark = pytest.mark.slow  # each test signals processes of its own
 
@@ -80,6 +80,9 @@ def test_a_signal_stops_at_the_batch_end_with_a_checkpoint_and_the_run_continues
     assert stop_line(output) == (f"stopped by {signum.name} at batch {STOP_AT}: saved {run}/checkpoints/last.ckpt; "
                                  f"continue with python -m src.train resume={run}")
     assert "Traceback" not in output
+    summary = output[output.index(f"[stopped] {STOP_AT} batches of max_batches={BATCHES}, "):]
+    assert f"continue:    python -m src.train resume={run}  (on to max_batches={BATCHES})" in summary
+    assert "train more" not in summary
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["global_step"] == STOP_AT  # the batch the signal arrived in, both its optimizer steps taken
     assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]["batches_done"] == STOP_AT  # loader position

@@ -90,7 +90,8 @@ def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfi
     run = RunFolder(cfg.paths.output_dir)
     budget = f" of max_batches={cfg.max_batches}" if cfg.max_batches is not None else ""
     session = f"this session {duration(seconds)}{first_batch_after(trainer)}"
-    lines = [f"[done] {batches} batches{budget}, {session}: {run.root}"]
+    short = cfg.max_batches is not None and batches < cfg.max_batches  # a signal or the wall clock stopped it
+    lines = [f"{'[stopped]' if short else '[done]'} {batches} batches{budget}, {session}: {run.root}"]
     weights = [p for p in (run.generator, run.generator_raw, run.discriminator, run.last_checkpoint) if p.is_file()]
     if weights:
         lines.append("  weights:     " + ", ".join(str(p.relative_to(run.root)) for p in weights))

@@ -37,6 +37,8 @@ def write_transparent(folder: Path) -> dict[str, Path]:
     palette = Image.fromarray((~left).astype(np.uint8), "P")
     palette.putpalette([*LOUD, *SHOWN] + [0] * 254 * 3)
     palette.save(files["P"], transparency=0)
+    files["P alpha table"] = folder / "palette_alpha_table.png"  # PIL warns when convert("RGB") meets this one
+    palette.save(files["P alpha table"], transparency=bytes([0, 255]))
     files["RGB colour key"] = folder / "colour_key.png"
     Image.fromarray(rgb).save(files["RGB colour key"], transparency=LOUD)
     return files
@@ -58,6 +60,7 @@ def as_level(rgb: tuple[int, int, int], channels: int) -> torch.Tensor:
 @pytest.mark.parametrize("channels", [3, 1])
 @pytest.mark.parametrize(("background", "override"), [((255, 255, 255), None), ((0, 0, 0), "black"),
                                                       ((0, 255, 0), "[0,255,0]"), ((18, 52, 86), "'#123456'")])
+@pytest.mark.filterwarnings("error")  # PIL's palette-transparency warning must not reach the user
 def test_transparent_pixels_load_as_the_background_never_as_the_hidden_colour(
     tmp_path: Path, channels: int, background: tuple[int, int, int], override: str | None
 ) -> None:

@@ -83,3 +83,26 @@ def test_a_gan_on_a_folder_is_measured_in_training_and_by_evaluate(tmp_path: Pat
     assert done.returncode == 0, done.stderr[-2000:]
     names = {row["metric"] for row in json.loads((run / "metrics.json").read_text())["rows"]}
     assert {"fid_domain", "precision_domain", "classes_covered_domain"} <= names
+
+
+def test_the_suggested_classifier_command_pastes_for_a_folder_with_spaces(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, child_env
+
+    images = write_image_folder(tmp_path / "my images, 2026", per_class=12)  # Hydra quotes it, so must we
+    run = tmp_path / "run"
+    trained = run_cli("src.train", "model=mlp_gan", "model.generator.width=8", "data=folder", f"data.path='{images}'",
+                      f"paths.data_dir={tmp_path / 'data'}", "data.batch_size=4", "data.num_workers=0",
+                      "max_batches=1", "~callbacks.progress_bar", f"hydra.run.dir={run}")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    refused = run_cli("src.evaluate", f"ckpt_path={run}", "num_samples=100")
+    suggested = re.search(r"`(python -m src\.train_classifier [^`]+)`", refused.stderr).group(1)
+    pasted = subprocess.run(f"{sys.executable} -m {suggested.removeprefix('python -m ')} "
+                            f"paths.data_dir='{tmp_path / 'data'}' epochs=1 batch_size=4 classifier.width=4 "
+                            "data.num_workers=0", shell=True, executable="/bin/bash", cwd=ROOT, env=child_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert pasted.returncode == 0, pasted.stderr[-2000:]
+    assert "domain classifier for image folder 28px x3" in pasted.stdout

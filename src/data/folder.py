@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from src.core.commands import override
 from src.core.errors import UserError
 from src.data.alpha import background_colour, flatten, has_alpha
 from src.data.base import ImageDataModule
@@ -154,7 +155,7 @@ class FolderDataModule(ImageDataModule):
 
     @property
     def command_line(self) -> str:
-        return f"data=folder data.path={self.data_dir}"
+        return f"data=folder {override('data.path', self.data_dir)}"
 
     @property
     def channels_command(self) -> str:

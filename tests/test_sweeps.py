@@ -16,12 +16,18 @@ from tests.test_metrics_pipeline import SMALL, write_class_patterns
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the sweeps extra is not installed")
 
 
-def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> None:
+def classified_data(tmp_path: Path) -> Path:
+    """MNIST files with learnable classes and their domain classifier at mlp_gan's size."""
     data_dir = tmp_path / "data"
     write_class_patterns(data_dir)
     train_classifier(compose_config("train_classifier", [
         "model=mlp_gan", f"paths.data_dir={data_dir}", "data.num_workers=0", "classifier.width=4", "epochs=2",
         "batch_size=30"]))
+    return data_dir
+
+
+def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> None:
+    data_dir = classified_data(tmp_path)
     sweep = tmp_path / "sweep"
     result = run_cli(
         "src.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
@@ -64,11 +70,7 @@ def test_a_sweep_puts_its_swept_keys_first_and_compares_quality(tmp_path: Path) 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    data_dir = tmp_path / "data"
-    write_class_patterns(data_dir)
-    train_classifier(compose_config("train_classifier", [
-        "model=mlp_gan", f"paths.data_dir={data_dir}", "data.num_workers=0", "classifier.width=4", "epochs=2",
-        "batch_size=30"]))
+    data_dir = classified_data(tmp_path)
     sweep = tmp_path / "sweep"
     result = run_cli("src.train", "-m", "model=mlp_gan", "model.generator.width=8", "max_batches=2",
                      "model.lr_g=1e-4,2e-4", *SMALL, "data.batch_size=8", "data.num_workers=0",

@@ -94,7 +94,8 @@ def test_multirun_gives_a_folder_per_job_and_a_summary(tmp_path: Path) -> None:
     assert [r["job"] for r in records] == [0, 1] and all(r["status"] == "COMPLETED" for r in records)
     assert "model.lr_g=0.0002" in records[1]["overrides"] and Path(records[1]["folder"], "generator.pt").is_file()
     assert Path(records[1]["folder"]).name.startswith("1_") and "model.lr_g=0.0002" in records[1]["folder"]
-    assert "| 1 | `model=mlp_gan model.lr_g=0.0002" in (tmp_path / "sweep/summary.md").read_text()
+    assert Path(records[1]["folder"]).name.startswith("1_model.lr_g=0.0002,")  # the swept key first
+    assert "| 1 | 0.0002 | COMPLETED | " in (tmp_path / "sweep/summary.md").read_text()
 
 
 def test_multirun_with_ddp_stops_with_a_pointer_to_slurm(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 
 from src.core.errors import UserError
+from src.core.signals import stop_pending
 from src.core.sweeps import in_sweep_job
 from src.gan.contract import GANModule
 from src.metrics.evaluator import Evaluator, build_evaluator
@@ -56,7 +57,7 @@ class QualityMetrics(L.Callback):
             log.info(f"[metrics] not measured at the end of this run: {err}")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        if not self.at_end or pl_module.batches_done == 0:
+        if not self.at_end or pl_module.batches_done == 0 or stop_pending():  # a signal: exit promptly
             return
         values = None
         if trainer.is_global_zero and self.evaluator is not None:

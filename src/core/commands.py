@@ -8,6 +8,11 @@ import shlex
 PLAIN = re.compile(r"[A-Za-z0-9_./:+@%-]+")  # what Hydra's override grammar takes unquoted, as it is
 
 
+def override_key(override: str) -> str:
+    """The key an override sets (`+key=...`, `~key` and `key=...` alike)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def override(key: str, value: object) -> str:
     """key=value as one shell word: quoted for Hydra when the value holds anything else, then for bash."""
     text = str(value)

@@ -12,9 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
+from src.core.commands import override_key
 
 
 def in_sweep_job() -> bool:

@@ -82,7 +82,7 @@ class ImageFiles(Dataset):
                 continue
             try:
                 image = self.load(i)
-            except Exception as err:  # see is_readable
+            except Exception as err:  # see probe
                 first_error = first_error or f"{self.files[i]}: {err}"
                 if not self.undecodable:
                     log.warning(f"[data] skipping an image that can't be decoded, {self.files[i]} ({err}); any "
@@ -169,19 +169,19 @@ class FolderDataModule(ImageDataModule):
     def make_dataset(self, transform: Callable | None, train: bool = True) -> ImageFiles:
         readable = self.readable_files()
         if train:
-            return self.files(readable, transform)
+            return self.image_files(readable, transform)
         test = held_out(self.data_dir, readable, self.test_share)
         if not test:
             raise UserError(f"data.test_share={self.test_share} holds out no image of data.path={self.data_dir} as "
                             "a test split: raise it (e.g. data.test_share=0.1)")
-        return self.files([p for p in readable if p in test], transform)
+        return self.image_files([p for p in readable if p in test], transform)
 
     def classifier_dataset(self, transform: Callable | None) -> ImageFiles:
         readable = self.readable_files()
         test = held_out(self.data_dir, readable, self.test_share)
-        return self.files([p for p in readable if p not in test], transform)
+        return self.image_files([p for p in readable if p not in test], transform)
 
-    def files(self, paths: list[Path], transform: Callable | None) -> ImageFiles:
+    def image_files(self, paths: list[Path], transform: Callable | None) -> ImageFiles:
         return ImageFiles(self.data_dir, paths, self.mode, transform, self.background)
 
     def example_batch(self, n: int = 64) -> torch.Tensor:

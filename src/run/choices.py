@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
+from src.core.commands import override_key
+
 
 @dataclass(frozen=True)
 class Choices:
@@ -16,4 +18,4 @@ class Choices:
     def of(cls, hydra_cfg: DictConfig, overrides: list[str]) -> "Choices":
         groups = {group: choice for group, choice in reversed(hydra_cfg.runtime.choices.items())
                   if not group.startswith("hydra") and choice is not None}
-        return cls(groups, [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in groups])
+        return cls(groups, [o for o in overrides if override_key(o) not in groups])

@@ -26,6 +26,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from src.core.commands import override_key
 from src.core.errors import UserError
 from src.core.layout import RunFolder
 from src.run.choices import Choices
@@ -79,10 +80,6 @@ def only_a_session_that_saved_is_recorded(cfg: DictConfig) -> Iterator[None]:
                 from src.core.atomic_io import atomic_write
 
                 atomic_write(folder.config, lambda f: f.write(config))
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def continue_run_config(cfg: DictConfig) -> tuple[DictConfig, Choices | None]:

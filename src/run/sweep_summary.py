@@ -15,7 +15,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from src.core.sweeps import override_key, swept_first, swept_keys
+from src.core.commands import override_key
+from src.core.sweeps import swept_first, swept_keys
 from src.run.cli import JobFailed
 
 RECORD = "job_result.json"
@@ -77,7 +78,7 @@ def markdown(records: list[dict]) -> str:
     for r in records:
         values = [r.get("swept", {}).get(k, "") for k in swept]
         scores = [_format((r.get("quality") or {}).get(q, "")) for q in quality]
-        other = " ".join(o for o in r["overrides"].split() if o.split("=", 1)[0].lstrip("+~") not in swept)
+        other = " ".join(o for o in r["overrides"].split() if override_key(o) not in swept)
         lines.append("| " + " | ".join([str(r["job"]), *values, r["status"], *scores, _format(r["result"]),
                                         f"`{other}`"]) + " |")
     if not quality and any(r["status"] == "COMPLETED" for r in records):

@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +32,14 @@ import torch
 from PIL import Image
 
 from benchmarks.bench_data import cpu_model
-from benchmarks.bench_quality import FASHION_SOURCE, ensure_classifier, folder_classifier, write_fashion_folder
+from benchmarks.bench_quality import (
+    FASHION_SOURCE,
+    ensure_classifier,
+    folder_classifier,
+    last_line,
+    run,
+    write_fashion_folder,
+)
 from benchmarks.sections import write_section
 from src.data.folder import find_images, store_dir
 from src.data.synthetic import HIDDEN_COLOURS, write_icon_folder
@@ -93,18 +101,6 @@ def side_by_side(grids: list[Path], out: Path) -> Path:
     return out
 
 
-def run(cmd: list[str], log: Path, cwd: Path) -> tuple[int, float]:
-    start = time.perf_counter()
-    with open(log, "w") as f:
-        code = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT).returncode
-    return code, time.perf_counter() - start
-
-
-def last_line(log: Path) -> str:
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "(no output)"
-
-
 def train_and_score(name: str, overrides: list[str], tree: Path, run_dir: Path, samples: int, reuse: bool) -> dict:
     saved = run_dir.parent / f"{run_dir.name}.result.json"
     if reuse and saved.is_file() and json.loads(saved.read_text())["overrides"] == overrides:
@@ -113,18 +109,19 @@ def train_and_score(name: str, overrides: list[str], tree: Path, run_dir: Path, 
     result: dict = {"name": name, "overrides": overrides, "tree": str(tree),
                     "command": "python -m src.train " + " ".join(overrides)}
     if run_dir.exists():
-        subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+        shutil.rmtree(run_dir)
     log = run_dir.parent / f"{run_dir.name}.train.log"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     print(f"[{name}] {result['command']} (in {tree})", flush=True)
-    code, result["train_seconds"] = run([PY, "-m", "src.train", *overrides, f"hydra.run.dir={run_dir}"], log, tree)
+    code, result["train_seconds"], _ = run([PY, "-m", "src.train", *overrides, f"hydra.run.dir={run_dir}"], log,
+                                           tree)
     if code != 0 or not (run_dir / "generator.pt").is_file():
         result["status"] = f"training failed: {last_line(log)}"
         print(f"  {result['status']} ({log})", flush=True)
         return result
     out = run_dir / "metrics_now.json"
     eval_log = run_dir.parent / f"{run_dir.name}.evaluate.log"
-    code, _ = run([PY, "-m", "src.evaluate", f"ckpt_path={run_dir}", f"num_samples={samples}", "device=cpu",
+    code, *_ = run([PY, "-m", "src.evaluate", f"ckpt_path={run_dir}", f"num_samples={samples}", "device=cpu",
                    f"data_dir={ROOT / 'data'}", f"output={out}"], eval_log, ROOT)  # this tree's classifiers
     if code != 0:
         result["status"] = f"evaluation failed: {last_line(eval_log)}"
@@ -132,7 +129,7 @@ def train_and_score(name: str, overrides: list[str], tree: Path, run_dir: Path, 
         return result
     result["metrics"] = {row["metric"]: float(row["value"]) for row in json.loads(out.read_text())["rows"]}
     gen_log = run_dir.parent / f"{run_dir.name}.generate.log"
-    code, _ = run([PY, "-m", "src.generate", f"ckpt_path={run_dir}", "num_samples=1000", "device=cpu",
+    code, *_ = run([PY, "-m", "src.generate", f"ckpt_path={run_dir}", "num_samples=1000", "device=cpu",
                    f"output_dir={run_dir / 'bench_samples'}"], gen_log, ROOT)
     if code == 0:
         images = np.load(run_dir / "bench_samples" / "samples.npz")["images"]

@@ -73,12 +73,12 @@ class Result:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def run(cmd: list[str], log: Path) -> tuple[int, float, float]:
+def run(cmd: list[str], log: Path, cwd: Path = ROOT) -> tuple[int, float, float]:
     """Run one entry point with its output in `log`: (exit status, wall seconds, mean 1-minute load average while it
     ran, sampled every 5 s: the process itself accounts for about 2 with its 2 threads, the rest is other jobs)."""
     start, loads = time.perf_counter(), []
     with open(log, "w") as f:
-        process = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
         while True:
             try:
                 code = process.wait(timeout=5)

@@ -11,7 +11,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import _update_n
 
 SHOWN = ("loss/g", "loss/d")
 
@@ -38,7 +37,8 @@ class ProgressBar(TQDMProgressBar):
             if trainer.max_steps > 0:  # the budget may end this epoch early (Lightning's counter counts batches)
                 left = trainer.max_steps - trainer.global_step
                 self.train_progress_bar.total = min(trainer.num_training_batches, batch_idx + left)
-            _update_n(self.train_progress_bar, batch_idx)
+            self.train_progress_bar.n = batch_idx
+            self.train_progress_bar.refresh()
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float]:
         logged = getattr(pl_module, "logged_means", {})

@@ -17,14 +17,14 @@ import torch
 
 from src.core.errors import UserError
 
-PRECISIONS = ("highest", "high", "medium")
+MATMUL_PRECISIONS = ("highest", "high", "medium")
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 log = logging.getLogger(__name__)
 
 
 def apply_device_settings(trainer: L.Trainer, float32_matmul_precision: str) -> None:
-    if float32_matmul_precision not in PRECISIONS:
-        raise UserError(f"float32_matmul_precision must be one of {', '.join(PRECISIONS)}, got "
+    if float32_matmul_precision not in MATMUL_PRECISIONS:
+        raise UserError(f"float32_matmul_precision must be one of {', '.join(MATMUL_PRECISIONS)}, got "
                         f"{float32_matmul_precision}")
     device = trainer.strategy.root_device.type
     if device == "cuda":

@@ -59,5 +59,5 @@ def quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device` in `LightningModule`")
     # Lightning's logging interval counts across epochs here: a short epoch loses no logs.
     warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
-    # A new run's folder is refused when it holds a run (src/callbacks/checkpoint.py): checkpoints there are a resume's.
+    # A new run is refused a folder that holds a run (src/run/launch_checks.py): checkpoints there are a resume's.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

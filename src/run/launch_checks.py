@@ -61,14 +61,15 @@ class OutputFolderCheck(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.run.dir, "hydra.run.dir")
         given = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
-        if not given and resumed_run(config.get("resume"), config.get("ckpt_path")) is None:
+        new_run = resumed_run(config.get("resume"), config.get("ckpt_path")) is None
+        if not given and new_run:
             with open_dict(config), read_write(config):  # a new run's default name, made unique
                 config.hydra.run.dir = str(reserve_new_folder(Path(config.hydra.run.dir)))
         try:  # before Hydra writes its records into it: a folder in use stays as its owner left it
             own_run_folder(Path(config.hydra.run.dir))
         except UserError as err:
             exit_with(err)
-        if given and not slurm_restarts() and resumed_run(config.get("resume"), config.get("ckpt_path")) is None:
+        if given and new_run and not slurm_restarts():
             refuse_to_overwrite(Path(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -4,6 +4,7 @@ TensorBoard's HPARAMS tab; a resumed run's CSV rows stay whole; a missing option
 
 import csv
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,28 @@ def test_mlflow_keeps_a_file_store_in_the_run_folder(mnist_dir: Path, tmp_path: 
     steps = [int(line.split()[2]) for line in (store / "metrics" / "loss" / "g").read_text().splitlines()]
     assert steps == [0, 1]
     assert list((store / "artifacts" / "images").glob("samples~fixed_noise+step+2+*.png"))
+
+
+def test_mlflow_is_written_only_from_the_training_thread(mnist_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """MLflow's file store reads a run's metric files when it first stores an artifact; from another thread, it read
+    one the training thread had just created as malformed and the run failed (src/callbacks/loggers.image_loggers)."""
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+    from mlflow.store.tracking.file_store import FileStore
+
+    threads = set()
+
+    def recording(original):
+        def recorded(*args, **kwargs):
+            threads.add(threading.get_ident())
+            return original(*args, **kwargs)
+        return recorded
+
+    for cls, name in [(FileStore, "_get_run_info"), (LocalArtifactRepository, "log_artifact")]:
+        monkeypatch.setattr(cls, name, recording(getattr(cls, name)))
+
+    train(compose_config("train", [*TINY, "logger=mlflow", f"paths.data_dir={mnist_dir}"], tmp_path))
+    assert len(list(tmp_path.glob("mlruns/*/*/artifacts/images/samples~fixed_noise+step+*.png"))) == 3  # it stored
+    assert threads == {threading.get_ident()}
 
 
 def test_mlflow_tracking_uri_by_override(tmp_path: Path) -> None:

@@ -124,14 +124,22 @@ def flush(trainer: L.Trainer) -> None:
             logger.save()
 
 
-def takes_images(trainer: L.Trainer) -> bool:
-    return any(isinstance(logger, TensorBoardLogger | WandbLogger | MLFlowLogger) for logger in trainer.loggers)
+def image_loggers(trainer: L.Trainer) -> tuple[list[Logger], list[Logger]]:
+    """The loggers that take images: (those to write on the training thread, those a worker thread may write).
+
+    MLflow's file store reads every metric file of a run the first time it stores one of the run's artifacts, and reads
+    a file the training thread has just created and not yet written as malformed: an image stored off the training
+    thread failed the run that way (a stress test of MLflow alone: 15 runs of 40). So MLflow's images are stored on
+    the training thread, where its metrics are (tens of ms per grid, once per sample_every_n_batches)."""
+    here = [logger for logger in trainer.loggers if isinstance(logger, MLFlowLogger)]
+    elsewhere = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger | WandbLogger)]
+    return here, elsewhere
 
 
-def log_image(trainer: L.Trainer, tag: str, image: torch.Tensor, step: int, encoded: bytes | None = None) -> None:
-    """A (C, H, W) float image in [0, 1] to every logger that takes images; `encoded`: its PNG, which TensorBoard
+def log_image(loggers: list[Logger], tag: str, image: torch.Tensor, step: int, encoded: bytes | None = None) -> None:
+    """A (C, H, W) float image in [0, 1] to each of `loggers` (see image_loggers); `encoded`: its PNG, which TensorBoard
     then takes as it is instead of encoding the image again."""
-    for logger in trainer.loggers:
+    for logger in loggers:
         if isinstance(logger, TensorBoardLogger) and encoded is not None:
             channels, height, width = image.shape
             picture = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=encoded)

@@ -1,6 +1,7 @@
 """Fixed-noise sample grids: to every logger that takes images (src/callbacks/loggers.py) and to samples/*.png every
 N batches, and a GIF at the end. A grid is sampled at its batch; encoding and writing it go on off the training
-thread (src/callbacks/in_order.py), and are waited for before the GIF is made.
+thread (src/callbacks/in_order.py; MLflow's excepted, see loggers.image_loggers), and are waited for before the GIF is
+made.
 
 The grids come from the module's sampling generator (the EMA of G when it is on and model.sample_with_ema). A
 conditional model's grid has one row per class, with the same noise down each column."""
@@ -13,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
 from src.callbacks.in_order import InOrder
-from src.callbacks.loggers import log_image, takes_images
+from src.callbacks.loggers import image_loggers, log_image
 from src.core.layout import RunFolder
 from src.core.loop import at_epoch_end
 from src.gan.contract import GANModule
@@ -38,12 +39,12 @@ class SampleGrids(L.Callback):
         self._write(trainer, "samples/fixed_noise", picture, pl_module.batches_done, path)
 
     def _write(self, trainer: L.Trainer, tag: str, picture: torch.Tensor, step: int, path: Path | None) -> None:
-        array, to_loggers = pixels(picture), takes_images(trainer)
+        array, (here, elsewhere) = pixels(picture), image_loggers(trainer)
+        log_image(here, tag, picture, step)  # MLflow's: see image_loggers
 
         def write() -> None:
             encoded = png(array)  # once, for the file and TensorBoard
-            if to_loggers:
-                log_image(trainer, tag, picture, step, encoded)
+            log_image(elsewhere, tag, picture, step, encoded)
             if path is not None:
                 save_picture(picture, path, encoded)
 
@@ -52,8 +53,8 @@ class SampleGrids(L.Callback):
     @rank_zero_only
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         datamodule = trainer.datamodule
-        step = pl_module.batches_done
-        if step == 0 and takes_images(trainer) and hasattr(datamodule, "example_batch"):
+        step, (here, elsewhere) = pl_module.batches_done, image_loggers(trainer)
+        if step == 0 and (here or elsewhere) and hasattr(datamodule, "example_batch"):
             real = grid(datamodule.example_batch(pl_module.fixed_noise.size(0)), self.nrow)
             self._write(trainer, "samples/real", real, 0, None)
         # A resumed run re-logs the grid of its first step too: TensorBoard drops the killed run's points from there.

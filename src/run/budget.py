@@ -47,7 +47,8 @@ def budget_spent(checkpoint: dict, cfg: DictConfig) -> bool:
     if done < cfg.max_batches:
         return False
     run = cfg.paths.output_dir
-    missing = [p.name for p in (RunFolder(run).generator, RunFolder(run).discriminator) if not p.is_file()]
+    folder = RunFolder(run)
+    missing = [p.name for p in (folder.generator, folder.discriminator) if not p.is_file()]
     if missing:
         if rank_zero_only.rank == 0:
             log.info(f"[resume] {run} has trained {done} batches, max_batches={cfg.max_batches}, but its "

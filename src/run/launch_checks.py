@@ -47,10 +47,11 @@ def check_multirun_ddp(cfg: DictConfig) -> None:
 
 def refuse_to_overwrite(folder: Path) -> None:
     """A new run in the folder of another one would replace its checkpoints and weights: one line, nothing written."""
-    if checkpoints := sorted(RunFolder(folder).checkpoints.glob("*.ckpt")):
+    saved = RunFolder(folder).checkpoints
+    if checkpoints := sorted(saved.glob("*.ckpt")):
         exit_with(UserError(
-            f"hydra.run.dir={folder} holds a run already ({len(checkpoints)} checkpoint(s) in "
-            f"{RunFolder(folder).checkpoints}): continue it with python -m src.train {override('resume', folder)}, "
+            f"hydra.run.dir={folder} holds a run already ({len(checkpoints)} checkpoint(s) in {saved}): continue it "
+            f"with python -m src.train {override('resume', folder)}, "
             "or start this run in another folder (drop hydra.run.dir= for a new one)"))
 
 

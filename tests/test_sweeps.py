@@ -45,38 +45,48 @@ def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> No
                for i, name in enumerate(jobs)) and jobs[0][-8:] != jobs[1][-8:]
 
 
+def only_sweep(cwd: Path) -> Path:
+    """The one sweep folder a command typed in `cwd` made at its default place (outputs/multirun/<date>/<time>)."""
+    (sweep,) = (cwd / "outputs" / "multirun").glob("*/*")
+    return sweep
+
+
+@pytest.mark.slow
 def test_a_failed_job_is_recorded_and_the_other_jobs_still_run(tmp_path) -> None:
     """CIFAR-10 is not on this machine: job 0 fails with its one line, job 1 trains, the summary has both, and the
-    sweep's exit status says a job failed."""
+    sweep's exit status says a job failed. Typed as a user types it: data and outputs in their default folders."""
     write_mnist(tmp_path / "data")
-    sweep = tmp_path / "sweep"
     result = run_cli("src.train", "-m", "model=mlp_gan", "model.generator.width=8", "data=cifar10,mnist",
-                     "max_batches=2", "data.batch_size=8", "data.num_workers=0", "~logger",
-                     f"paths.data_dir={tmp_path / 'data'}", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+                     "max_batches=2", "data.batch_size=8", "data.num_workers=0", "~logger", cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
+    sweep = only_sweep(tmp_path)
     records = json.loads((sweep / "summary.json").read_text())
     assert [(r["job"], r["status"]) for r in records] == [(0, "FAILED"), (1, "COMPLETED")]
     assert "CIFAR-10" in records[0]["result"] and "\n" not in records[0]["result"]
     job = Path(records[1]["folder"])  # named by the job's overrides, where data and outputs live left out
-    assert job.parent == sweep and job.name.startswith("1_") and "data=mnist" in job.name and "paths" not in job.name
+    assert job.parent == sweep.resolve() and job.name.startswith("1_") and "data=mnist" in job.name
     assert (job / "generator.pt").is_file()
     assert "| 0 | cifar10 | FAILED | " in (sweep / "summary.md").read_text()  # the swept key's value first
-    assert "Error: 1 of 2 jobs failed (jobs 0): see" in result.stderr and "Traceback" not in result.stderr
+    assert "Error: 1 of 2 jobs failed (jobs 0): see outputs/multirun/" in result.stderr
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_sweep_puts_its_swept_keys_first_and_compares_quality(tmp_path: Path) -> None:
     """Job names, summary.md and the HPARAMS table lead with what the sweep varies; with the dataset's domain
-    classifier in place each job measures metrics.monitor at its end, summary.md's quality column."""
+    classifier in place each job measures metrics.monitor at its end, summary.md's quality column. Run by joblib's
+    launcher, each job in a worker process that starts its own DataLoader workers, in the default folders."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="the sweeps extra is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    data_dir = classified_data(tmp_path)
-    sweep = tmp_path / "sweep"
-    result = run_cli("src.train", "-m", "model=mlp_gan", "model.generator.width=8", "max_batches=2",
-                     "model.lr_g=1e-4,2e-4", *SMALL, "data.batch_size=8", "data.num_workers=0",
-                     "~callbacks.progress_bar", f"paths.data_dir={data_dir}", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
-                     timeout=600)
+    classified_data(tmp_path)  # in <cwd>/data, where the command looks by default
+    result = run_cli("src.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=mlp_gan",
+                     "model.generator.width=8", "max_batches=2", "model.lr_g=1e-4,2e-4", *SMALL, "data.batch_size=8",
+                     "data.num_workers=1", "~callbacks.progress_bar", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Warning: Callback" not in result.stderr
+    sweep = only_sweep(tmp_path)
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert [name.split(",")[0] for name in jobs] == ["0_model.lr_g=0.0001", "1_model.lr_g=0.0002"]
     table = (sweep / "summary.md").read_text().splitlines()

@@ -5,10 +5,13 @@ A key is swept when the command line gives it with sweep syntax (`a,b`, `range()
 Hydra's basic sweeper writes to <sweep>/multirun.yaml before any job starts, or when the sweeper searches it
 (`hydra.sweeper.params`: Optuna's search space, or sweeps a config file declares)."""
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,3 +47,14 @@ def job_overrides() -> str:
     excluded = set(naming.exclude_keys)
     given = sorted(o for o in hydra_cfg.overrides.task if override_key(o) not in excluded)
     return naming.item_sep.join(swept_first(given, swept_keys(hydra_cfg)))
+
+
+class StandardStartMethod(Callback):
+    """A sweep job that joblib's launcher runs in one of its worker processes starts its own processes (DataLoader
+    workers) the platform's standard way. loky makes itself the worker's default start method, and a plain
+    multiprocessing.Process started through it fails (`'Process' object has no attribute 'env'`): every job that
+    computes the real statistics with data.num_workers > 0 failed."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if (multiprocessing.get_start_method(allow_none=True) or "").startswith("loky"):
+            multiprocessing.set_start_method(None, force=True)

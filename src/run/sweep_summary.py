@@ -33,7 +33,7 @@ def _plain(value: Any) -> Any:
 
 class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        hydra_cfg = job_return.hydra_cfg.hydra
+        hydra_cfg = config.hydra  # not job_return.hydra_cfg: without the job's config, ${paths.log_dir} can't resolve
         if hydra_cfg.mode is None or hydra_cfg.mode.name != "MULTIRUN":
             return
         ok = job_return.status == JobStatus.COMPLETED

@@ -68,7 +68,7 @@ def test_cifar10_offline_error_names_the_file_and_place(tmp_path: Path, monkeypa
     def no_network(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", no_network)
+    monkeypatch.setattr("src.data.cifar10.download_url", no_network)
     dm = CIFAR10DataModule(str(tmp_path), image_size=32, channels=3)
     with pytest.raises(UserError) as err:
         dm.prepare_data()

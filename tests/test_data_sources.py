@@ -1,6 +1,10 @@
-"""Fashion-MNIST loads from a Debian-layout folder of IDX .gz files, and image folders survive the faults users
-have (corrupt, grayscale, nested, non-square files) or fail with one clear line."""
+"""Fashion-MNIST loads from a Debian-layout folder of IDX .gz files, image folders survive the faults users
+have (corrupt, grayscale, nested, non-square files) or fail with one clear line, and CIFAR-10's archive and pickles
+are refused in one line, with nothing written or run, when crafted."""
 
+import io
+import pickle
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +15,12 @@ from torchvision.datasets import FashionMNIST
 
 from src.core.errors import UserError
 from src.core.instantiate import instantiate
+from src.data.cifar10 import CIFAR10DataModule
 from src.data.fashion_mnist import FashionMNISTDataModule
 from src.data.folder import FolderDataModule, ImageFiles
-from src.data.synthetic import random_digits, write_icon_folder, write_idx_gz, write_image_folder
+from src.data.synthetic import random_digits, write_cifar10, write_icon_folder, write_idx_gz, write_image_folder
 from src.run.compose import compose_config
+from tests.conftest import FAST, PicklePayload, run_cli
 
 
 def fashion(data_dir: Path, source_dir: Path, **kwargs) -> FashionMNISTDataModule:
@@ -170,3 +176,64 @@ def test_the_real_image_grid_of_a_folder_shows_every_class(tmp_path: Path) -> No
     labels = {dm.train_set.labels[i] for i in range(len(dm.train_set))
               if tuple(dm.train_set[i][0].flatten().tolist()) in rows}
     assert len(grid) == 16 and labels == {0, 1, 2, 3}
+
+
+def cifar_archive(data_dir: Path, *extra: tuple[str, bytes]) -> Path:
+    """cifar-10-python.tar.gz in data_dir: the small real-format files of write_cifar10, then `extra` members."""
+    folder = write_cifar10(data_dir / "source")
+    archive = data_dir / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+        for name, data in extra:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def cifar(data_dir: Path, **kwargs) -> CIFAR10DataModule:
+    return CIFAR10DataModule(str(data_dir), **{"image_size": 32, "channels": 3, "batch_size": 8, "num_workers": 0,
+                                               **kwargs})
+
+
+@pytest.mark.parametrize(("verify", "refusal"), [(True, "is not the original CIFAR-10 archive (md5 "),
+                                                 (False, "would be written outside")])
+def test_a_cifar_archive_member_that_leaves_the_data_folder_writes_nothing(tmp_path: Path, verify: bool,
+                                                                           refusal: str) -> None:
+    """md5 first (when checked), then tarfile's data filter: `../` members, links out and devices are refused, and
+    nothing of a refused archive is left in the data folder either."""
+    data_dir = tmp_path / "a" / "b" / "data"
+    data_dir.mkdir(parents=True)
+    cifar_archive(data_dir, ("../../../escaped", b"written outside the data folder"))
+    with pytest.raises(UserError) as err:
+        cifar(data_dir, verify_checksums=verify).prepare_data()
+    assert not (tmp_path / "escaped").exists()
+    assert refusal in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert not (data_dir / "cifar-10-batches-py").exists()
+    assert sorted(p.name for p in data_dir.iterdir()) == [".CIFAR-10.lock", "cifar-10-python.tar.gz", "source"]
+
+
+def test_an_unchecked_cifar_archive_in_the_real_format_is_extracted_and_loads(tmp_path: Path, logged) -> None:
+    archive = cifar_archive(tmp_path)
+    dm = cifar(tmp_path, verify_checksums=False)
+    dm.prepare_data()
+    assert f"[data] CIFAR-10: extracted {archive}" in logged()
+    dm.setup("fit")
+    assert dm.num_images == 5 * 16 and dm.example_batch(4).shape == (4, 3, 32, 32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crafted", ["data_batch_1", "batches.meta"])
+def test_a_crafted_cifar_pickle_is_refused_in_one_line_and_never_run(tmp_path: Path, crafted: str) -> None:
+    """data.verify_checksums=false skips the md5 check, not the safety: CIFAR's pickles are read by an unpickler that
+    builds arrays, lists and strings only."""
+    marker = tmp_path / "pwned"
+    folder = write_cifar10(tmp_path / "data")
+    (folder / crafted).write_bytes(pickle.dumps(PicklePayload(marker)))
+    result = run_cli("src.train", "data=cifar10", "data.verify_checksums=false", "model=mlp_gan", *FAST,
+                     f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert not marker.exists()
+    error = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and error.startswith(f"Error: {folder / crafted} is not a CIFAR-10 file: its "
+                                                       "pickle asks for posix.system"), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr

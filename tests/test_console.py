@@ -95,6 +95,7 @@ def test_printed_commands_paste_into_bash_for_any_run_folder(tmp_path) -> None:
                    f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir='{run}'")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = done.stdout[done.stdout.index("[done]"):]
+    assert f"-m src.generate \"ckpt_path='{run}'\" num_samples=64" in summary  # quoted once, readably
     sample = re.search(r"sample it: +python (-m src\.generate .+)$", summary, re.M).group(1)
     more = re.search(r"train more: +python (-m src\.train .+)$", summary, re.M).group(1)
     # the resumed run reads the data the run recorded (paths.data_dir above)
@@ -104,3 +105,21 @@ def test_printed_commands_paste_into_bash_for_any_run_folder(tmp_path) -> None:
         assert result.returncode == 0, (pasted, result.stderr[-2000:])
     assert (tmp_path / "samples" / "samples.npz").is_file()
     assert "[done] 3 batches of max_batches=3" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["/runs/0_seed=1,lr=2 ü", "/runs/it's", '/runs/say "hi"', "/runs/$HOME", "/runs/`id`",
+                                   "/runs/back\\slash", "/runs/end\\", "/runs/\\'both", "/runs/wow!",
+                                   "/runs/plain"])
+def test_a_printed_override_reaches_hydra_whole_through_bash(value: str) -> None:
+    """What bash makes of a printed key=value is what Hydra parses back to the same string; readable (double quotes
+    around Hydra's single ones) where bash would read nothing inside them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from src.core.commands import override
+
+    word = override("ckpt_path", value)
+    argv = subprocess.run(["bash", "-c", f"printf '%s\\0' {word}"], capture_output=True, text=True, check=True)
+    (pasted,) = argv.stdout.split("\0")[:-1]
+    assert OverridesParser.create().parse_override(pasted).value() == value
+    if not re.search(r'["$`\\!]', value) and value != "/runs/plain":
+        assert word.startswith("\"ckpt_path='") and word.endswith("'\"")

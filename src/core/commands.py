@@ -6,6 +6,8 @@ import re
 import shlex
 
 PLAIN = re.compile(r"[A-Za-z0-9_./:+@%-]+")  # what Hydra's override grammar takes unquoted, as it is
+# what bash still reads inside double quotes (`!`: history expansion in an interactive shell)
+SPECIAL_IN_DOUBLE_QUOTES = re.compile(r'["$`\\!]')
 
 
 def override_key(override: str) -> str:
@@ -13,9 +15,19 @@ def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def hydra_quoted(text: str) -> str:
+    """The inside of a single-quoted Hydra value: Hydra reads a backslash as an escape only in a run of them before
+    a quote or the end, so those runs are doubled and each quote escaped; any other backslash stays as it is."""
+    return re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), text)
+
+
 def override(key: str, value: object) -> str:
-    """key=value as one shell word: quoted for Hydra when the value holds anything else, then for bash."""
+    """key=value as one shell word: quoted for Hydra when the value holds anything else, then for bash, once and
+    readably (`"ckpt_path='/runs/0_seed=1,lr=2'"`) unless the value holds what bash reads inside double quotes."""
     text = str(value)
-    if not PLAIN.fullmatch(text):
-        text = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return shlex.quote(f"{key}={text}")
+    if PLAIN.fullmatch(text):
+        return f"{key}={text}"
+    word = f"{key}='{hydra_quoted(text)}'"
+    if SPECIAL_IN_DOUBLE_QUOTES.search(text):
+        return shlex.quote(word)
+    return f'"{word}"'

@@ -71,8 +71,14 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
 
 
 def resumable_train(cfg: DictConfig) -> dict[str, float]:
-    with only_a_session_that_saved_is_recorded(cfg):
-        return train(*continue_run_config(cfg))
+    from src.run.launch_checks import release_job_folder, require_own_run_folder
+
+    try:
+        require_own_run_folder()
+        with only_a_session_that_saved_is_recorded(cfg):
+            return train(*continue_run_config(cfg))
+    finally:
+        release_job_folder()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -85,15 +85,31 @@ class JobFailed(float):
 
 
 def drop_empty_run_folder() -> None:
-    """A refused command leaves no folder behind: Hydra made the run folder before the command was checked, and it
-    holds only records of the command (.hydra/, the log, the lock, config.yaml: a data error comes after it is
-    written). A folder with anything else (a run being resumed: its checkpoints) is kept."""
+    """A refused command leaves no trace: Hydra made the run folder before the command was checked, and wrote
+    records of the command into it (.hydra/, the log, the lock, config.yaml: a data error comes after it is written).
+    Only what this process wrote is removed: the whole folder when this process created it and it holds nothing else,
+    else the records that were not there before it took the folder (src/core/run_lock.py). A folder this process
+    never took, and anything else (a resumed run's checkpoints, a user's files), is kept."""
+    from src.core.run_lock import found_in, made_here
+
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
         return
     folder = Path(HydraConfig.get().runtime.output_dir)
+    before = found_in(folder)
+    if before is None or not folder.is_dir() or folder.resolve() == Path.cwd().resolve():
+        return
     records = {RunFolder.HYDRA_DIR, RunFolder.LOCK, RunFolder(folder).config.name, f"{HydraConfig.get().job.name}.log"}
-    if folder.is_dir() and folder != Path.cwd() and {p.name for p in folder.iterdir()} <= records:
+    written = {p.name for p in folder.iterdir()} - before
+    if not written <= records:
+        return
+    if made_here(folder):
         shutil.rmtree(folder, ignore_errors=True)
+        return
+    for path in (folder / name for name in written):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def refuse_unknown_keys(config_name: str, args: list[str]) -> None:

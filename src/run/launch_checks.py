@@ -7,15 +7,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src.core.checks import require_writable, several_devices
 from src.core.commands import override
 from src.core.errors import SweepError, UserError
 from src.core.layout import RunFolder
-from src.core.run_lock import own_run_folder, reserve_new_folder
+from src.core.run_lock import holds, own_run_folder, release_run_folder, reserve_new_folder
 from src.run.cli import exit_with
-from src.run.resume import resumed_run, slurm_restarts
+from src.run.resume import require_resumable, resumed_run, slurm_restarts
 
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
@@ -45,36 +45,63 @@ def check_multirun_ddp(cfg: DictConfig) -> None:
     )
 
 
-def refuse_to_overwrite(folder: Path) -> None:
+def refuse_to_overwrite(folder: Path, named: str, elsewhere: str) -> None:
     """A new run in the folder of another one would replace its checkpoints and weights: one line, nothing written."""
     saved = RunFolder(folder).checkpoints
     if checkpoints := sorted(saved.glob("*.ckpt")):
-        exit_with(UserError(
-            f"hydra.run.dir={folder} holds a run already ({len(checkpoints)} checkpoint(s) in {saved}): continue it "
-            f"with python -m src.train {override('resume', folder)}, "
-            "or start this run in another folder (drop hydra.run.dir= for a new one)"))
+        raise UserError(
+            f"{named} holds a run already ({len(checkpoints)} checkpoint(s) in {saved}): continue it "
+            f"with python -m src.train {override('resume', folder)}, or start this run in another folder ({elsewhere})")
 
 
 class OutputFolderCheck(Callback):
     """Hydra creates the run (or sweep) folder before any of our code runs and answers a failure with a traceback:
-    check the folder first and say what to do in one line."""
+    check the folder first and say what to do in one line. A run takes its folder (src/core/run_lock.py) before
+    Hydra writes its records there; so does each job of a sweep, whose records this callback writes itself once the
+    job owns its folder (hydra.output_subdir is null for sweep jobs: src/run/resume.py hydra_subdir)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config.hydra.run.dir, "hydra.run.dir")
-        given = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
-        new_run = resumed_run(config.get("resume"), config.get("ckpt_path")) is None
-        if not given and new_run:
-            with open_dict(config), read_write(config):  # a new run's default name, made unique
-                config.hydra.run.dir = str(reserve_new_folder(Path(config.hydra.run.dir)))
-        try:  # before Hydra writes its records into it: a folder in use stays as its owner left it
-            own_run_folder(Path(config.hydra.run.dir))
+        try:  # Hydra turns an exception here into a warning and goes on: every failure must stop the command
+            self._take_run_folder(config)
         except UserError as err:
             exit_with(err)
-        if given and new_run and not slurm_restarts():
-            refuse_to_overwrite(Path(config.hydra.run.dir))
+        except OSError as err:
+            exit_with(UserError(f"hydra.run.dir={config.hydra.run.dir} can't be prepared ({err.strerror or err}): "
+                                "nothing was written; fix the folder or pick another one with hydra.run.dir="))
+
+    def _take_run_folder(self, config: DictConfig) -> None:
+        self._check(config.hydra.run.dir, "hydra.run.dir")
+        given = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
+        resumed = resumed_run(config.get("resume"), config.get("ckpt_path"))
+        if resumed is not None and config.get("resume"):
+            require_resumable(Path(config.resume))  # before anything is written in a folder that is not a run
+        if not given and resumed is None:
+            with open_dict(config), read_write(config):  # a new run's default name, made unique
+                config.hydra.run.dir = str(reserve_new_folder(Path(config.hydra.run.dir)))
+        own_run_folder(Path(config.hydra.run.dir))  # before Hydra writes its records: a folder in use stays as it is
+        if given and resumed is None and not slurm_restarts():
+            refuse_to_overwrite(Path(config.hydra.run.dir), f"hydra.run.dir={config.hydra.run.dir}",
+                                "drop hydra.run.dir= for a new one")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A sweep job is a run: it takes its folder and is refused the folder of a finished run, like a run; a
+        refusal fails this job (src/train.py asks job_refusal), the sweep goes on with the others."""
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            return
+        folder = Path(config.hydra.runtime.output_dir)
+        try:
+            own_run_folder(folder)
+            if not slurm_restarts():
+                refuse_to_overwrite(folder, f"this sweep job's folder {folder}",
+                                    "another hydra.sweep.dir= or hydra.sweep.subdir=")
+        except (UserError, OSError) as err:
+            release_run_folder(folder)
+            _refused[folder.resolve()] = str(err)
+            return
+        write_hydra_records(config, folder / RunFolder.HYDRA_DIR)
 
     @staticmethod
     def _check(folder: str, key: str) -> None:
@@ -82,3 +109,35 @@ class OutputFolderCheck(Callback):
             require_writable(Path(folder), key, f"{key}=outputs/my_run")
         except UserError as err:
             exit_with(err)
+
+
+_refused: dict[Path, str] = {}  # a sweep job's folder -> why the job may not run there
+
+
+def write_hydra_records(config: DictConfig, folder: Path) -> None:
+    """Hydra's three records of a job (config.yaml, hydra.yaml, overrides.yaml), as Hydra writes them for a run."""
+    task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (("config.yaml", task), ("hydra.yaml", OmegaConf.masked_copy(config, ["hydra"])),
+                          ("overrides.yaml", config.hydra.overrides.task)):
+        OmegaConf.save(content, folder / name)
+
+
+def require_own_run_folder() -> None:
+    """Fail closed: training starts only in a folder this process owns. A refused sweep job fails here with the
+    reason its start recorded; a lock that no callback took (a callback's failure is only a warning to Hydra) stops
+    the command rather than letting it train unguarded."""
+    if not HydraConfig.initialized():
+        return
+    folder = Path(HydraConfig.get().runtime.output_dir).resolve()
+    if folder in _refused:
+        raise UserError(_refused.pop(folder))
+    if not holds(folder):
+        raise UserError(f"{folder} was not locked for this command (see the warning above): nothing was trained; "
+                        "fix what it says and run again")
+
+
+def release_job_folder() -> None:
+    """The end of a sweep job: the next job of this process may take the folder (e.g. resume it)."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        release_run_folder(Path(HydraConfig.get().runtime.output_dir))

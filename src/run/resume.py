@@ -24,6 +24,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.core.commands import override_key
@@ -51,10 +52,23 @@ def run_dir(resume: str | None, ckpt_path: str | None, new_dir: str) -> str:
     return str(resumed_run(resume, ckpt_path) or Path(new_dir))
 
 
-def hydra_subdir(resume: str | None, ckpt_path: str | None, now: str) -> str:
-    """Resolver for hydra.output_subdir (src/resolvers.py): a resumed run keeps the original .hydra/ files."""
+def hydra_subdir(resume: str | None, ckpt_path: str | None, now: str) -> str | None:
+    """Resolver for hydra.output_subdir (src/resolvers.py): a resumed run keeps the original .hydra/ files. A sweep
+    job: none, so Hydra writes nothing before the job owns its folder; src.run.launch_checks writes the same records
+    once it does."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return None
     hydra_dir = RunFolder.HYDRA_DIR
     return hydra_dir if resumed_run(resume, ckpt_path) is None else f"{hydra_dir}/resume_{now}"
+
+
+def require_resumable(run: Path) -> None:
+    """resume=<folder> names a run that saved a checkpoint: checked before anything is written in the folder."""
+    if not any(RunFolder(run).checkpoints.glob("*.ckpt")):
+        why = "no .ckpt files" if RunFolder(run).checkpoints.is_dir() else "no checkpoints/ folder"
+        raise UserError(f"resume={run} holds no checkpoint to continue from ({why} in {RunFolder(run).checkpoints}): "
+                        "nothing was written there; start a new run, or pass ckpt_path=<file> if you have one "
+                        "elsewhere")
 
 
 @contextmanager

@@ -25,6 +25,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)
+# The tests run as a user whose environment is activated: `python` finds this interpreter, so the commands a run prints
+# start with `python` (src/core/commands.python; tests/test_console.py checks a shell with none activated).
+VENV_BIN = str(Path(sys.executable).absolute().parent)
+os.environ["PATH"] = os.pathsep.join([VENV_BIN, os.environ.get("PATH", "")])
 # Tiny budgets: 2 batches of 8, no worker processes, everything inside tmp_path.
 FAST = ["max_batches=2", "data.batch_size=8", "data.num_workers=0", "sample_every_n_batches=1",
         "report_every_n_batches=1", "trainer.log_every_n_steps=1"]
@@ -58,10 +62,11 @@ def data_overrides(data: str, data_dir: Path) -> list[str]:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """A minimal environment for a command the tests start: the repository on PYTHONPATH, system binaries on PATH,
-    and the worker's thread count (a run computes the same sums as the in-process runs it is compared with)."""
+    """A minimal environment for a command the tests start: the repository on PYTHONPATH, this interpreter's folder
+    (an activated environment) and system binaries on PATH, and the worker's thread count (a run computes the same
+    sums as the in-process runs it is compared with)."""
     threads = {"OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"]} if "OMP_NUM_THREADS" in os.environ else {}
-    return {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **threads, **extra}
+    return {"PYTHONPATH": str(ROOT), "PATH": f"{VENV_BIN}:/usr/bin:/bin", **threads, **extra}
 
 
 def run_cli(module: str, *overrides: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:

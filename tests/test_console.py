@@ -107,6 +107,30 @@ def test_printed_commands_paste_into_bash_for_any_run_folder(tmp_path) -> None:
     assert "[done] 3 batches of max_batches=3" in result.stdout
 
 
+@pytest.mark.slow
+def test_printed_commands_run_in_a_shell_without_the_environment(tmp_path) -> None:
+    """`make train` runs .venv/bin/python from a shell where `python` is not it (no environment activated): the
+    commands the run prints name the interpreter, relative to the folder it ran in, and work pasted there."""
+    from src.data.synthetic import write_mnist
+
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the tests run outside a virtual environment: `python` is the interpreter wherever it is found")
+    write_mnist(tmp_path / "data")
+    bare = child_env(PATH="/usr/bin:/bin")  # a new shell: no venv on PATH
+    done = subprocess.run([sys.executable, "-m", "src.train", *FAST, "model=mlp_gan", "model.generator.width=8",
+                           f"paths.data_dir={tmp_path / 'data'}", f"paths.log_dir={tmp_path / 'outputs'}"],
+                          cwd=ROOT, env=bare, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    interpreter = Path(sys.executable).absolute()
+    shown = str(interpreter.relative_to(ROOT)) if interpreter.is_relative_to(ROOT) else str(interpreter)
+    sample = re.search(r"sample it: +(.+)$", done.stdout, re.M).group(1)
+    assert sample.startswith(f"{shown} -m src.generate ")
+    pasted = subprocess.run(["bash", "-c", f"{sample} output_dir={tmp_path / 'samples'}"], cwd=ROOT, env=bare,
+                            capture_output=True, text=True, timeout=300)
+    assert pasted.returncode == 0, (sample, pasted.stderr[-2000:])
+    assert (tmp_path / "samples" / "samples.npz").is_file()
+
+
 @pytest.mark.parametrize("value", ["/runs/0_seed=1,lr=2 ü", "/runs/it's", '/runs/say "hi"', "/runs/$HOME", "/runs/`id`",
                                    "/runs/back\\slash", "/runs/end\\", "/runs/\\'both", "/runs/wow!",
                                    "/runs/plain"])

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Checkpoint
 
 from src.core.atomic_io import WriteFailed
 from src.core.checkpoint_files import newest_checkpoint
-from src.core.commands import override
+from src.core.commands import command, override
 from src.core.errors import UserError
 from src.core.layout import RunFolder
 from src.core.loop import at_epoch_end
@@ -122,12 +122,12 @@ class BatchCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the 
         if trainer.global_step == self._start_step:
             message = f"stopped by {name} before batch {batch + 1}: nothing new to save"
             if trainer.ckpt_path:
-                message += f"; continue with python -m src.train {override('resume', run)}"
+                message += f"; continue with {command('src.train', override('resume', run))}"
         elif trainer.fast_dev_run:
             message = f"stopped by {name} at batch {batch}: fast_dev_run saves no checkpoint"
         else:
-            message = (f"stopped by {name} at batch {batch}: saved {last}; continue with python -m src.train "
-                       f"{override('resume', run)}")
+            message = (f"stopped by {name} at batch {batch}: saved {last}; continue with "
+                       f"{command('src.train', override('resume', run))}")
         record_stop(Stop(signum, message, report=trainer.is_global_zero))
 
     # --- failures ----------------------------------------------------------------------------------------------
@@ -146,5 +146,5 @@ class BatchCheckpoint(Checkpoint):  # a Checkpoint: Lightning runs it after the 
             return "run again (no checkpoint of this run was written yet)"
         path, batches = found
         run = RunFolder.of_file(path).root
-        return (f"continue with python -m src.train {override('resume', run)} (its newest checkpoint, {path} at batch "
-                f"{batches}, is intact)")
+        return (f"continue with {command('src.train', override('resume', run))} (its newest checkpoint, {path} at "
+                f"batch {batches}, is intact)")

@@ -20,7 +20,7 @@ import lightning as L
 import torch
 
 from src.core.checkpoint_files import newest_checkpoint
-from src.core.commands import override
+from src.core.commands import command, override
 from src.core.errors import TrainingDiverged
 from src.core.layout import RunFolder
 from src.gan.contract import GANModule
@@ -37,7 +37,7 @@ def last_good_checkpoint(trainer: L.Trainer) -> str:
         path, batches = max(found, key=lambda f: f[1])
         run = RunFolder.of_file(path).root
         return (f"the last good checkpoint is {path} (batch {batches}), left as it was: continue from it with a "
-                f"lower learning rate, e.g. python -m src.train {override('resume', run)} model.lr_g=... "
+                f"lower learning rate, e.g. {command('src.train', override('resume', run))} model.lr_g=... "
                 "model.lr_d=...")
     if trainer.ckpt_path:
         return f"no checkpoint was written since resuming from {trainer.ckpt_path}, which is left as it was"

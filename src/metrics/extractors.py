@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from src.core.commands import command
 from src.core.errors import UserError
 from src.metrics.classifier import classifier_path, load_classifier, without_labels
 from src.metrics.realdata import to_unit_range
@@ -106,7 +107,7 @@ def load_extractor(settings: MetricSettings, datamodule) -> FeatureExtractor:
     if not path.is_file():
         raise UserError(
             f"no domain classifier for {datamodule.name} at {size}x{size}x{channels} ({path}): train it once with "
-            f"`python -m src.train_classifier {datamodule.command_line} model.image_size={size} "
+            f"`{command('src.train_classifier', datamodule.command_line, f'model.image_size={size}')} "
             f"{datamodule.channels_command}` (or measure with Inception: metrics=inception)"
         )
     extractor = DomainExtractor(path)

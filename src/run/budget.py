@@ -7,7 +7,7 @@ from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from src.core.commands import override
+from src.core.commands import command, override
 from src.core.layout import RunFolder
 from src.core.loop import batches_in
 from src.core.signals import stop_pending
@@ -34,7 +34,7 @@ def report_short_budget(trainer: L.Trainer, model: GANModule, cfg: DictConfig) -
     more = " max_minutes=<more>" if reason.startswith("max_minutes") else ""
     if rank_zero_only.rank == 0:
         log.info(f"stopped at batch {model.batches_done} of max_batches={cfg.max_batches}: {reason}; everything a "
-              f"finished run writes is in {run}; continue with python -m src.train {override('resume', run)}{more}")
+              f"finished run writes is in {run}; continue with {command('src.train', override('resume', run))}{more}")
 
 
 def budget_spent(checkpoint: dict, cfg: DictConfig) -> bool:
@@ -56,6 +56,6 @@ def budget_spent(checkpoint: dict, cfg: DictConfig) -> bool:
         return False
     if rank_zero_only.rank == 0:
         log.info(f"[resume] {run} has trained {done} batches, max_batches={cfg.max_batches}: nothing to do, no file "
-                 f"changed; train it longer with python -m src.train {override('resume', run)} "
+                 f"changed; train it longer with {command('src.train', override('resume', run))} "
                  f"max_batches=<more than {done}>")
     return True

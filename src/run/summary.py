@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import src
-from src.core.commands import override
+from src.core.commands import command, override
 from src.core.layout import RunFolder
 from src.run.choices import Choices
 
@@ -77,10 +77,10 @@ def next_command(trainer: L.Trainer, batches: int, cfg: DictConfig, root: Path) 
 
     resume = override("resume", root)
     if cfg.max_batches is None or batches >= cfg.max_batches:
-        return f"train more:  python -m src.train {resume} max_batches=<more than {batches}>"
+        return f"train more:  {command('src.train', resume, f'max_batches=<more than {batches}>')}"
     if stop_reason(trainer).startswith("max_minutes"):  # it counts the run's training time across resumes
-        return f"continue:    python -m src.train {resume} max_minutes=<more than {cfg.max_minutes}>"
-    return f"continue:    python -m src.train {resume}  (on to max_batches={cfg.max_batches})"
+        return f"continue:    {command('src.train', resume, f'max_minutes=<more than {cfg.max_minutes}>')}"
+    return f"continue:    {command('src.train', resume)}  (on to max_batches={cfg.max_batches})"
 
 
 def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfig) -> None:
@@ -101,7 +101,7 @@ def log_summary(trainer: L.Trainer, batches: int, seconds: float, cfg: DictConfi
     for folder in logger_folders(trainer):
         lines.append(f"  logs:        {folder}")
     if run.generator.is_file():
-        lines.append(f"  sample it:   python -m src.generate {override('ckpt_path', run.root)} num_samples=64")
+        lines.append(f"  sample it:   {command('src.generate', override('ckpt_path', run.root), 'num_samples=64')}")
     if any(run.checkpoints.glob("*.ckpt")):
         lines.append(f"  {next_command(trainer, batches, cfg, run.root)}")
     else:  # debug=fdr, or checkpoints turned off: there is nothing to resume from

@@ -45,8 +45,9 @@ def write_transparent(folder: Path) -> dict[str, Path]:
 
 
 def folder_data(path: Path, *overrides: str):
+    """The per-item dataset (tests/test_data_folder.py holds the decoded path to it)."""
     cfg = compose_config("train", ["data=folder", f"data.path={path}", f"model.image_size={SIZE}",
-                                   "data.num_workers=0", "data.batch_size=1", *overrides])
+                                   "data.num_workers=0", "data.batch_size=1", "data.in_memory=false", *overrides])
     return instantiate(cfg.data)
 
 

@@ -1,6 +1,8 @@
 """Image folders as data=folder reads them: 16-bit files scaled to 8 bits, decoded once into the folder's store and
 then trained on like the built-in sets, the same images as the per-item path."""
 
+import errno
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,8 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
+import src.data.folder as folder_module
 from src.core.instantiate import instantiate
+from src.data import decoded_cache
+from src.data.folder import DecodeFile
+from src.data.synthetic import write_icon_folder, write_image_folder
 from src.run.compose import compose_config
+
+ONE_LEVEL = 2 / 255  # one 8-bit step in [-1, 1] units
 
 
 def folder_data(folder: Path, store: Path, *overrides: str):
@@ -42,7 +50,7 @@ def write_sixteen_bit(folder: Path) -> np.ndarray:
     return np.round(ramp / 257).astype(np.float32)
 
 
-@pytest.mark.parametrize("in_memory", ["false"])
+@pytest.mark.parametrize("in_memory", ["true", "false"])
 def test_sixteen_bit_grayscale_pngs_are_scaled_not_clipped_to_white(tmp_path: Path, in_memory: str) -> None:
     expected = write_sixteen_bit(tmp_path / "wide")
     dm = folder_data(tmp_path / "wide", tmp_path / "store", "data.channels=1", f"data.in_memory={in_memory}")
@@ -54,3 +62,121 @@ def test_sixteen_bit_grayscale_pngs_are_scaled_not_clipped_to_white(tmp_path: Pa
     keyed[:, 0] = 255  # the colour-keyed file's darkest column is transparent: composited on white
     close = [[(image - want).abs().max().item() <= 1.01 for want in (plain, keyed)] for image in levels]
     assert sorted(close) == [[False, True], [True, False], [True, False], [True, False]]  # within one 8-bit level
+
+
+def write_mixed_folder(root: Path) -> Path:
+    """2 classes of RGB PNGs and JPEGs of various sizes, a grayscale PNG, a corrupt file PIL skips, transparent
+    icons, a 16-bit PNG and a truncated JPEG (26 images in all)."""
+    write_image_folder(root, per_class=10)
+    write_icon_folder(root / "icons", per_class=1, size=20)
+    Image.fromarray(np.full((24, 30), 40000, np.uint16)).save(root / "wide.png")
+    (root / "cats" / "img_1.JPG").write_bytes((root / "cats" / "img_1.JPG").read_bytes()[:400])
+    return root
+
+
+def decoded_files(store: Path) -> list[str]:
+    return sorted(p.name for p in store.rglob("decoded/*") if p.name != ".lock")
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_the_decoded_folder_gives_the_per_item_batches(tmp_path: Path, monkeypatch, channels: int) -> None:
+    monkeypatch.setattr(decoded_cache, "CHUNK", 4)  # several tasks: the process pool decodes them
+    root = write_mixed_folder(tmp_path / "images")
+    real_probe = folder_module.probe  # the truncated JPEG passes the setup check and breaks while decoding
+    monkeypatch.setattr(folder_module, "probe", lambda p: False if p.name == "img_1.JPG" else real_probe(p))
+    fast = folder_data(root, tmp_path / "store", f"data.channels={channels}")
+    slow = folder_data(root, tmp_path / "store", f"data.channels={channels}", "data.in_memory=false")
+    assert fast.in_memory and not slow.in_memory and fast.num_images == slow.num_images == 26
+    pairs = list(zip(epoch_batches(fast, epoch=1), epoch_batches(slow, epoch=1), strict=True))
+    assert len(pairs) == 6
+    for (x_fast, y_fast), (x_slow, y_slow) in pairs:
+        assert x_fast.shape == x_slow.shape == (4, channels, 16, 16) and x_fast.dtype == torch.float32
+        assert torch.equal(y_fast, y_slow)
+        assert (x_fast - x_slow).abs().max() <= ONE_LEVEL + 1e-6  # the same images in the same order
+    assert (fast.example_batch(6) - slow.example_batch(6)).abs().max() <= ONE_LEVEL + 1e-6
+    assert torch.equal(fast.label_distribution(), slow.label_distribution())
+
+
+def test_the_cache_is_in_the_store_reused_and_rebuilt_when_a_file_or_setting_changes(tmp_path: Path, monkeypatch,
+                                                                                     logged) -> None:
+    root = write_image_folder(tmp_path / "images", per_class=4)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    first = folder_data(root, tmp_path / "store")
+    lines = logged()
+    assert "[data] image folder: decoded 9 images once into " in lines and "(6.8 KB)" in lines  # 9 x 3 x 16 x 16 bytes
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written into the images
+    assert len(decoded_files(tmp_path / "store")) == 2  # the .npy and its .json, no temp file
+    decoded = torch.clone(first.images)
+
+    calls = []
+    real = decoded_cache.decode_all
+    monkeypatch.setattr(folder_module, "decode_all", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = folder_data(root, tmp_path / "store")
+    assert not calls and torch.equal(again.images, decoded)  # a second run does not decode
+    assert "decoded once in" in logged()
+
+    Image.new("RGB", (30, 30), (9, 99, 199)).save(root / "cats" / "img_0.png")  # same name, new pixels and mtime
+    changed = folder_data(root, tmp_path / "store")
+    assert calls == [1] and not torch.equal(changed.images, decoded)
+    assert len(decoded_files(tmp_path / "store")) == 2  # the old version is gone
+    folder_data(root, tmp_path / "store", "data.background=black")
+    folder_data(root, tmp_path / "store", "model.image_size=8")
+    assert len(calls) == 3 and len(decoded_files(tmp_path / "store")) == 6  # one cache per size and background
+    folder_data(root, tmp_path / "store")
+    assert len(calls) == 3
+
+
+def test_a_stop_during_decoding_leaves_no_cache_and_the_next_run_decodes(tmp_path: Path, monkeypatch) -> None:
+    root = write_image_folder(tmp_path / "images", per_class=4)
+    real = DecodeFile.__call__
+    seen = []
+
+    def interrupted(self, path):
+        seen.append(path)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+        return real(self, path)
+
+    with monkeypatch.context() as m:
+        m.setattr(DecodeFile, "__call__", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            folder_data(root, tmp_path / "store")
+    assert decoded_files(tmp_path / "store") == []
+    dm = folder_data(root, tmp_path / "store")
+    assert dm.in_memory and dm.num_images == 9 and len(decoded_files(tmp_path / "store")) == 2
+
+
+@pytest.mark.parametrize("fault", ["full disk", "read-only store"])
+def test_a_store_that_cannot_hold_the_cache_falls_back_to_per_item_in_one_line(tmp_path: Path, monkeypatch, logged,
+                                                                               fault: str) -> None:
+    root = write_image_folder(tmp_path / "images", per_class=4)
+    if fault == "full disk":
+        def no_space(fd, offset, length):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(decoded_cache.os, "posix_fallocate", no_space)
+    else:
+        real_mkdir = Path.mkdir
+
+        def read_only(self, *args, **kwargs):
+            if "store" in self.parts:
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", read_only)
+    dm = folder_data(root, tmp_path / "store")
+    warned = [line for line in logged().splitlines() if "per item" in line]
+    reason = "no space left on device" if fault == "full disk" else "read-only file system"
+    assert len(warned) == 1 and reason in warned[0] and warned[0].startswith("[data] can't write the decoded images")
+    assert not dm.in_memory and dm.num_images == 9 and len(epoch_batches(dm)) == 2
+    assert decoded_files(tmp_path / "store") == []
+
+
+def test_a_cache_larger_than_memory_is_memory_mapped(tmp_path: Path, monkeypatch, logged) -> None:
+    root = write_image_folder(tmp_path / "images", per_class=4)
+    in_memory = folder_data(root, tmp_path / "store")
+    monkeypatch.setattr(decoded_cache, "fits_in_memory", lambda size: False)
+    mapped = folder_data(root, tmp_path / "store")
+    assert mapped.mapped and "memory-mapped" in logged()
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(epoch_batches(mapped), epoch_batches(in_memory),
+                                                           strict=True))

@@ -27,11 +27,13 @@ class RecordAndSave(L.Callback):
             trainer.save_checkpoint(self.folder / f"after_{len(self.seen)}.ckpt")
 
 
-def fit(data_dir: Path, out: Path, save_after: tuple[int, ...] = (), ckpt_path: Path | None = None) -> list:
-    """10 batches of 8 from 64 images, in memory: all 8 batches of epoch 0, then 2 of epoch 1."""
+def fit(data_dir: Path, out: Path, save_after: tuple[int, ...] = (), ckpt_path: Path | None = None,
+        data: tuple[str, ...] = ()) -> list:
+    """10 batches of 8 from 64 images, in memory: all 8 batches of epoch 0, then 2 of epoch 1 (MNIST; `data`
+    overrides pick another dataset)."""
     cfg = compose_config("train", ["model=mlp_gan", "max_batches=10", "data.batch_size=8", f"paths.data_dir={data_dir}",
                                    "~logger", "~callbacks", "trainer.enable_progress_bar=false",
-                                   "trainer.enable_model_summary=false"], out)
+                                   "trainer.enable_model_summary=false", *data], out)
     L.seed_everything(cfg.seed)
     record = RecordAndSave(out, save_after)
     trainer = instantiate(cfg.trainer, callbacks=[record], logger=False)
@@ -49,3 +51,11 @@ def test_resume_mid_epoch_and_at_epoch_end_continues_the_same_batch_sequence(dat
         resumed = fit(data_dir, tmp_path / f"resumed_{done}", ckpt_path=ckpt)
         assert len(resumed) == 10 - done
         assert all(torch.equal(a, b) for a, b in zip(resumed, uninterrupted[done:], strict=True))
+
+
+def test_a_decoded_folder_resumes_mid_epoch_on_the_same_batches(data_dir: Path, tmp_path: Path) -> None:
+    folder = ("data=folder", f"data.path={data_dir / 'images'}", "data.num_workers=0")  # 17 images: 2 batches an epoch
+    uninterrupted = fit(data_dir, tmp_path / "full", save_after=(5,), data=folder)
+    resumed = fit(data_dir, tmp_path / "resumed", ckpt_path=tmp_path / "full" / "after_5.ckpt", data=folder)
+    assert len(uninterrupted) == 10 and len(resumed) == 5
+    assert all(torch.equal(a, b) for a, b in zip(resumed, uninterrupted[5:], strict=True))

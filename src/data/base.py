@@ -1,9 +1,10 @@
 """Shared DataModule: resize to the model's size, match its channels, normalise to [-1, 1], batch.
 
 Two paths give the same batches (within one 8-bit level):
-- in memory (`in_memory=True`, for datasets that fit): decoded once into a uint8 tensor (cached on disk), kept on
-  the training device; batches are indexed, then resized and normalised batch-wise in `on_after_batch_transfer`;
-- per item (`in_memory=False`, image folders): PIL + torchvision transforms in DataLoader workers.
+- in memory (`in_memory=True`): decoded once into a uint8 tensor (cached on disk), kept on the training device
+  (or memory-mapped, src/data/decoded_cache.py); batches are indexed, then resized and normalised batch-wise in
+  `on_after_batch_transfer`;
+- per item (`in_memory=False`): PIL + torchvision transforms in DataLoader workers.
 Both use the same seeded, sharded, resumable batch order (src/data/loader.py).
 """
 
@@ -77,6 +78,7 @@ class ImageDataModule(L.LightningDataModule):
         self.train_set: Dataset | None = None
         self.images: torch.Tensor | None = None  # in-memory path: uint8 N×C×H×W at native size and channels
         self.labels: torch.Tensor | None = None
+        self.mapped = False  # the in-memory images are a memory-mapped file (a set larger than memory)
 
     @property
     def channel_options(self) -> dict[int, str]:
@@ -149,14 +151,24 @@ class ImageDataModule(L.LightningDataModule):
         self.verify_raw_files()
         return self.decode_all()
 
+    def load_decoded(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The in-memory path's (images uint8 N×C×H×W, labels int64), from the decoded cache or decoded now; None
+        when this dataset reads per item instead (it said why)."""
+        (images, labels), cached = load_or_build(self.cache_path, self.raw_dir, self._verify_and_decode,
+                                                 self.preparing)
+        if not cached and self.cache_path.is_file():
+            log.info(f"[data] {self.name}: decoded {len(images)} images once into {self.cache_path}")
+        elif not cached:
+            log.info(f"[data] {self.name}: decoded {len(images)} images (not cached: see the line above)")
+        return images, labels
+
     def setup(self, stage: str | None = None) -> None:
         if self.in_memory and self.images is None:
-            (self.images, self.labels), cached = load_or_build(self.cache_path, self.raw_dir, self._verify_and_decode,
-                                                               self.preparing)
-            if not cached and self.cache_path.is_file():
-                log.info(f"[data] {self.name}: decoded {len(self.images)} images once into {self.cache_path}")
-            elif not cached:
-                log.info(f"[data] {self.name}: decoded {len(self.images)} images (not cached: see the line above)")
+            decoded = self.load_decoded()
+            if decoded is None:
+                self.in_memory = False
+            else:
+                self.images, self.labels = decoded
         if not self.in_memory and self.train_set is None:
             self.train_set = self.make_dataset(self.transform())
         if self.num_images < self.batch_size:
@@ -181,10 +193,26 @@ class ImageDataModule(L.LightningDataModule):
             )
         if not self.in_memory:
             return ResumableLoader(sampler, PerItemBatches(self.train_set, self.num_workers, self.pin_memory))
-        if trainer is not None:  # keep the whole dataset on the training device (a GPU when training on one)
-            device = trainer.strategy.root_device
-            self.images, self.labels = self.images.to(device), self.labels.to(device)
+        if trainer is not None:
+            self.place(trainer.strategy.root_device)
         return ResumableLoader(sampler, InMemoryBatches(self.images, self.labels))
+
+    def place(self, device: torch.device) -> None:
+        """Keep the whole dataset on the training device: a GPU when training on one and it fits in half its free
+        memory, else host memory, pinned (batches are indexed there and copied over one by one); a memory-mapped
+        set stays mapped on the CPU."""
+        if device.type == "cuda" and self.images.device != device:
+            free, _ = torch.cuda.mem_get_info(device)
+            if self.images.nbytes <= free // 2:
+                self.images, self.labels = self.images.to(device), self.labels.to(device)
+                return
+            if not self.mapped and not self.images.is_pinned():
+                self.images, self.labels = self.images.pin_memory(), self.labels.pin_memory()
+            where = "memory-mapped from disk" if self.mapped else "in pinned host memory"
+            log.info(f"[data] {self.name}: the decoded images ({self.images.nbytes / 2**30:.1f} GB) do not fit on "
+                     f"{device} ({free / 2**30:.1f} GB free): batches are indexed {where} and copied over")
+        elif not self.mapped:
+            self.images, self.labels = self.images.to(device), self.labels.to(device)
 
     def label_distribution(self) -> torch.Tensor:
         """Each class's share of the training images (float, num_classes long), for conditional GANs."""

@@ -4,17 +4,22 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from torchvision import transforms
 
+from src.core.atomic_io import human_size
 from src.core.commands import override
 from src.core.errors import UserError
 from src.data.alpha import background_colour, flatten, has_alpha
 from src.data.base import ImageDataModule
+from src.data.decoded_cache import DecodedCache, cache_key, decode_all, load_or_build
+from src.data.lock import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,50 @@ def eight_bit(image: Image.Image) -> Image.Image:
     return Image.merge("LA", (grey, Image.fromarray(np.where(values == key, 0, 255).astype(np.uint8), "L")))
 
 
+def read_image(path: Path, mode: str, background: tuple[int, int, int]) -> Image.Image:
+    """A file as the model sees it before resizing: 8 bits, composited onto `background` (alpha kept for RGBA),
+    converted to `mode`."""
+    with Image.open(path) as image:
+        return flatten(eight_bit(image), background, keep_alpha=mode == "RGBA").convert(mode)
+
+
+class DecodeFile:
+    """path -> uint8 C×H×W as the per-item path gives it before ToTensor: read_image, the shorter side resized to
+    `size`, centre-cropped (the same torchvision steps); picklable, for a process pool."""
+
+    def __init__(self, size: int, mode: str, background: tuple[int, int, int]) -> None:
+        self.mode, self.background = mode, background
+        self.resize = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size)])
+
+    def __call__(self, path: Path) -> np.ndarray:
+        pixels = np.asarray(self.resize(read_image(path, self.mode, self.background)))
+        return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+def decode_folder(root: Path, files: list[Path], size: int, channels: int,
+                  background: tuple[int, int, int] = (255, 255, 255), out: np.ndarray | None = None,
+                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`files` of the folder `root` decoded as data=folder trains on them: (uint8 N×C×H×W, filled into `out` when
+    given, e.g. a memory-mapped file; int64 labels, the index of each file's class subfolder). A process pool with a
+    progress bar; a file that fails to decode takes the next readable one's image and label, as ImageFiles does.
+    `channels`: 1 (L), 3 (RGB) or 4 (RGBA, the alpha kept)."""
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    if out is None:
+        out = np.empty((len(files), channels, size, size), np.uint8)
+    labels = np.asarray(ImageFiles(root, files, mode).labels, dtype=np.int64)
+    failed = decode_all(DecodeFile(size, mode, background), files, out, root.name, workers)
+    if len(failed) == len(files):
+        raise UserError(f"none of the {len(files)} images under {root} can be decoded (e.g. {failed[0]}): replace "
+                        "or remove the broken files")
+    if failed:
+        log.warning(f"[data] {len(failed)} images can't be decoded (first: {failed[min(failed)]}): each is replaced "
+                    "by the next readable one")
+    for index in failed:
+        after = next(i % len(files) for i in range(index + 1, index + len(files)) if i % len(files) not in failed)
+        out[index], labels[index] = out[after], labels[after]
+    return out, labels
+
+
 class ImageFiles(Dataset):
     """Images converted to `mode` ("RGB", "L" or "RGBA"), those with transparency first composited onto `background`
     (src/data/alpha.py); label = index of the top-level subfolder (0 when flat).
@@ -87,8 +136,7 @@ class ImageFiles(Dataset):
         return len(self.files)
 
     def load(self, index: int) -> Image.Image:
-        with Image.open(self.files[index]) as image:
-            return flatten(eight_bit(image), self.background, keep_alpha=self.mode == "RGBA").convert(self.mode)
+        return read_image(self.files[index], self.mode, self.background)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         first_error = None
@@ -133,12 +181,15 @@ def held_out(root: Path, files: list[Path], share: float) -> set[Path]:
 
 
 class FolderDataModule(ImageDataModule):
-    """Per-item only: the images are decoded, resized and centre-cropped in DataLoader workers. The GAN trains on
-    every image; `test_share` of each class is also the test split, which a domain classifier is tested on and
-    does not learn from."""
+    """In memory (data=folder's default, data.in_memory=true): every image decoded once at the model's size into the
+    folder's store (src/data/decoded_cache.py), then batches by indexing as for the built-in sets; per item
+    (`in_memory=False`, or when the store can't hold the cache): decoded, resized and centre-cropped in DataLoader
+    workers. The GAN trains on every image; `test_share` of each class is also the test split, which a domain
+    classifier is tested on and does not learn from."""
 
     name = "image folder"
     option = "folder"
+    cache_name = "folder"
 
     def __init__(self, path: str, image_size: int, channels: int = 3, in_memory: bool = False,
                  test_share: float = 0.1, store_dir: str | None = None, background: str | Sequence[int] = "white",
@@ -182,6 +233,51 @@ class FolderDataModule(ImageDataModule):
             raise UserError(f"data.path={self.data_dir} is not a folder: point it at a folder of images")
         return ""
 
+    def preparing(self) -> AbstractContextManager:
+        """Nothing is written while the folder is prepared (the decoded cache has its own lock, decoding())."""
+        return nullcontext()
+
+    @property
+    def decoded_dir(self) -> Path:
+        """Where the decoded cache goes: the folder's store, never inside the user's images."""
+        return (self._store_dir or Path(store_dir("data", str(self.data_dir)))) / "decoded"
+
+    def decoding(self) -> AbstractContextManager:
+        """The lock held while the decoded cache is built: processes (DDP ranks) starting together decode once."""
+        return exclusive(self.decoded_dir / ".lock", f"the decoded images of {self.data_dir}")
+
+    def decoded_cache(self) -> DecodedCache:
+        """This folder's cache at this image size, mode and background; its key stats every image file."""
+        self.ensure_files()
+        settings = {"image_size": self.image_size, "mode": self.mode, "background": list(self.background)}
+        key = cache_key(self.data_dir, find_images(self.data_dir), settings)
+        stem = f"decoded_{self.image_size}px_{self.mode.lower()}_on_{bytes(self.background).hex()}"
+        return DecodedCache(self.decoded_dir, stem, key)
+
+    def load_decoded(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        decoded = load_or_build(self.decoded_cache(), self._decoded_shape, self._decode_into, self.decoding)
+        if decoded is None:
+            return None
+        self.mapped = decoded.mapped
+        size = human_size(decoded.images.nbytes)
+        how = "memory-mapped (larger than half the free memory)" if decoded.mapped else "in memory"
+        if decoded.built:
+            log.info(f"[data] image folder: decoded {len(decoded.images)} images once into {decoded.path} ({size}); "
+                     f"training reads them {how}")
+        else:
+            classes = len(np.unique(decoded.labels))
+            grouped = f"{classes} classes" if classes > 1 else "1 class"
+            log.info(f"[data] image folder: {len(decoded.images)} images in {grouped} under {self.data_dir}, decoded "
+                     f"once in {decoded.path} ({size}, {how})")
+        return torch.from_numpy(decoded.images), torch.from_numpy(decoded.labels)
+
+    def _decoded_shape(self) -> tuple[int, int, int, int]:
+        return len(self.readable_files()), self.channels, self.image_size, self.image_size
+
+    def _decode_into(self, out: np.ndarray) -> np.ndarray:
+        return decode_folder(self.data_dir, self.readable_files(), self.image_size, self.channels, self.background,
+                             out)[1]
+
     def make_dataset(self, transform: Callable | None, train: bool = True) -> ImageFiles:
         readable = self.readable_files()
         if train:
@@ -203,9 +299,11 @@ class FolderDataModule(ImageDataModule):
     def example_batch(self, n: int = 64) -> torch.Tensor:
         """n images drawn at random (seeded by data.seed): a folder's files sort by class and name, so its first n
         would show one class."""
-        if self.train_set is None:
+        if (self.images if self.in_memory else self.train_set) is None:
             self.setup("fit")
-        picked = torch.randperm(len(self.train_set), generator=torch.Generator().manual_seed(self.seed))[:n]
+        picked = torch.randperm(self.num_images, generator=torch.Generator().manual_seed(self.seed))[:n]
+        if self.in_memory:
+            return self.batch_transform(self.images.index_select(0, picked.to(self.images.device)).cpu())
         return torch.stack([self.train_set[i][0] for i in picked.tolist()])
 
     @property

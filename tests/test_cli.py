@@ -24,6 +24,23 @@ def test_train_reports_bad_input_in_one_line(tmp_path: Path, overrides: list[str
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-m", "seed=range(0,0)"], "seed=range(0,0) sweeps over no value, so the sweep would launch no job: "),
+        (["-m", "hydra/launcher=joblibb", "seed=1,2"],
+         "hydra/launcher=joblibb is not an option: did you mean hydra/launcher=joblib? (hydra/launcher: basic, "),
+        (["seed=[1,"], "seed=[1, is not an override Hydra can read (no viable alternative at input '[1,'): see "),
+    ],
+)
+def test_command_line_mistakes_get_one_line_and_leave_no_folder(tmp_path: Path, args: list[str], message: str) -> None:
+    """What Hydra would answer in several lines (a sweep of no job: in none, and a folder left behind)."""
+    result = run_cli("src.train", *args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"Error: {message}") and len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_generate_reports_a_missing_checkpoint_in_one_line(tmp_path: Path) -> None:
     result = run_cli("src.generate", f"ckpt_path={tmp_path}/nothing.ckpt", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr

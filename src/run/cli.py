@@ -112,25 +112,86 @@ def drop_empty_run_folder() -> None:
             path.unlink(missing_ok=True)
 
 
+GRAMMAR = "https://hydra.cc/docs/1.2/advanced/override_grammar/basic"
+
+
+def command_line_overrides(args: list[str]) -> list[str]:
+    """The arguments that are overrides (`key=value`, `~key`), not flags such as -m or --cfg job."""
+    return [a for a in args if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+
+
+def refuse_unreadable_overrides(args: list[str]) -> None:
+    """`seed=[1,` (an override Hydra's grammar can't read) gets one line instead of Hydra's three or four."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in command_line_overrides(args):
+        try:
+            parser.parse_override(arg)
+        except HydraException as err:
+            lines = [line.strip() for line in str(err).splitlines()]
+            detail = next((line for line in lines if line.strip("^") and not line.startswith(
+                ("Error parsing override", "See https://"))), type(err).__name__)
+            exit_with(UserError(f"{arg} is not an override Hydra can read ({detail}): see {GRAMMAR}"))
+
+
+def refuse_empty_sweeps(args: list[str]) -> None:
+    """`-m seed=range(0,0)` sweeps over no value: one line, before a sweep folder is made for no job."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for arg in command_line_overrides(args):
+        swept = OverridesParser.create().parse_override(arg)
+        if swept.is_sweep_override() and (swept.is_choice_sweep() or swept.is_range_sweep()) \
+                and not list(swept.sweep_string_iterator()):
+            exit_with(UserError(f"{arg} sweeps over no value, so the sweep would launch no job: give it at least "
+                                "one (range(0,3) is 0, 1, 2; the end is left out)"))
+
+
+def refuse_unknown_hydra_options(config_name: str, args: list[str]) -> None:
+    """`hydra/launcher=joblibb` gets the one line a misspelt option gets, instead of Hydra's fourteen."""
+    chosen = [a for a in command_line_overrides(args) if a.startswith("hydra/") and "," not in a]
+    if not chosen:
+        return
+    try:
+        compose_config(config_name, chosen)
+    except MissingConfigException as err:
+        if not_an_option(err) is not None:
+            exit_with(not_an_option(err))
+    except Exception:  # noqa: BLE001 (Hydra says what else is wrong when it composes the config itself)
+        return
+
+
+def not_an_option(err: MissingConfigException) -> UserError | None:
+    """The line for a group option that has no config (`model=dcgam`): the nearest option and the group's options."""
+    group, _, option = (err.missing_cfg_file or "").rpartition("/")
+    if not group or not err.options:
+        return None
+    near = difflib.get_close_matches(option, err.options, n=1)
+    hint = f": did you mean {group}={near[0]}?" if near else ""
+    return UserError(f"{group}={option} is not an option{hint} ({group}: {', '.join(err.options)})")
+
+
 def refuse_unknown_keys(config_name: str, args: list[str]) -> None:
     """Before Hydra starts: `max_batch=20` (a key that does not exist) gets one line naming the nearest real key,
     instead of Hydra's six that end by suggesting +max_batch=20 (a key nobody reads), and `model=dcgam` one line
     naming the group's options instead of thirteen. Composes the config once more (~0.15 s) only where the files
     alone can't show every override exists; anything else Hydra finds wrong is left to its own message."""
+    refuse_unreadable_overrides(args)
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    if multirun:
+        refuse_empty_sweeps(args)
+    refuse_unknown_hydra_options(config_name, args)
     overrides = [a for a in args if "=" in a and not a.startswith(("-", "+", "~", "hydra.", "hydra/"))]
-    if not overrides or any(a in ("-m", "--multirun") for a in args):  # a sweep's lists are not one config
+    if not overrides or multirun:  # a sweep's lists are not one config
         return
     if not any(a.startswith(("+", "~")) for a in args) and surely_known(config_name, overrides):
         return
     try:
         compose_config(config_name, overrides)
     except MissingConfigException as err:  # a config group option that has no file
-        group, _, option = (err.missing_cfg_file or "").rpartition("/")
-        if not group or not err.options:
-            return
-        near = difflib.get_close_matches(option, err.options, n=1)
-        hint = f": did you mean {group}={near[0]}?" if near else ""
-        exit_with(UserError(f"{group}={option} is not an option{hint} ({group}: {', '.join(err.options)})"))
+        if not_an_option(err) is not None:
+            exit_with(not_an_option(err))
     except ConfigCompositionException as err:
         found = re.match(r"Could not override '([\w.]+)'", str(err))
         if not found:

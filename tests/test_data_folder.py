@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import src.data.folder as folder_module
+from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.data import decoded_cache
 from src.data.folder import DecodeFile
@@ -180,3 +181,29 @@ def test_a_cache_larger_than_memory_is_memory_mapped(tmp_path: Path, monkeypatch
     assert mapped.mapped and "memory-mapped" in logged()
     assert all(torch.equal(a, b) for (a, _), (b, _) in zip(epoch_batches(mapped), epoch_batches(in_memory),
                                                            strict=True))
+
+
+@pytest.mark.parametrize("in_memory", ["true", "false"])
+def test_mirror_flips_about_half_the_images_the_same_way_in_both_paths(tmp_path: Path, in_memory: str) -> None:
+    root = write_mixed_folder(tmp_path / "images")
+    plain = folder_data(root, tmp_path / "store", f"data.in_memory={in_memory}")
+    mirrored = folder_data(root, tmp_path / "store", f"data.in_memory={in_memory}", "data.mirror=true")
+    other_path = folder_data(root, tmp_path / "store", f"data.in_memory={'false' if in_memory == 'true' else 'true'}",
+                             "data.mirror=true")
+    flipped = []
+    for epoch in (0, 1):
+        pairs = zip(epoch_batches(plain, epoch), epoch_batches(mirrored, epoch), epoch_batches(other_path, epoch),
+                    strict=True)
+        for (x, y), (x_mirrored, y_mirrored), (x_other, _) in pairs:
+            assert torch.equal(y, y_mirrored)  # the same images in the same order, only flipped
+            for image, candidate in zip(x, x_mirrored, strict=True):
+                assert torch.equal(candidate, image) or torch.equal(candidate, image.flip(-1))
+                flipped.append(not torch.equal(candidate, image))
+            assert (x_mirrored - x_other).abs().max() <= ONE_LEVEL + 1e-6  # both paths flip the same images
+    assert 0.25 < sum(flipped) / len(flipped) < 0.75 and flipped[:24] != flipped[24:]  # new flips each epoch
+
+
+def test_mirror_must_be_true_or_false(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "images", per_class=4)
+    with pytest.raises(UserError, match=r"data\.mirror must be true or false, got yes"):
+        folder_data(root, tmp_path / "store", "data.mirror=yes")

@@ -6,6 +6,7 @@ The loader is the same class in both paths; tests/test_data_fast.py checks the p
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 
 from src.core.instantiate import instantiate
@@ -53,8 +54,11 @@ def test_resume_mid_epoch_and_at_epoch_end_continues_the_same_batch_sequence(dat
         assert all(torch.equal(a, b) for a, b in zip(resumed, uninterrupted[done:], strict=True))
 
 
-def test_a_decoded_folder_resumes_mid_epoch_on_the_same_batches(data_dir: Path, tmp_path: Path) -> None:
-    folder = ("data=folder", f"data.path={data_dir / 'images'}", "data.num_workers=0")  # 17 images: 2 batches an epoch
+@pytest.mark.parametrize("in_memory", ["true", "false"])
+def test_a_mirrored_folder_resumes_mid_epoch_on_the_same_flipped_batches(data_dir: Path, tmp_path: Path,
+                                                                        in_memory: str) -> None:
+    folder = ("data=folder", f"data.path={data_dir / 'images'}", f"data.in_memory={in_memory}", "data.mirror=true",
+              "data.num_workers=0")  # 17 images: 2 batches an epoch, the 5th batch ends mid-epoch
     uninterrupted = fit(data_dir, tmp_path / "full", save_after=(5,), data=folder)
     resumed = fit(data_dir, tmp_path / "resumed", ckpt_path=tmp_path / "full" / "after_5.ckpt", data=folder)
     assert len(uninterrupted) == 10 and len(resumed) == 5

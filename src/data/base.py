@@ -5,7 +5,8 @@ Two paths give the same batches (within one 8-bit level):
   (or memory-mapped, src/data/decoded_cache.py); batches are indexed, then resized and normalised batch-wise in
   `on_after_batch_transfer`;
 - per item (`in_memory=False`): PIL + torchvision transforms in DataLoader workers.
-Both use the same seeded, sharded, resumable batch order (src/data/loader.py).
+Both use the same seeded, sharded, resumable batch order and, with `mirror`, the same horizontal flips
+(src/data/loader.py).
 """
 
 import logging
@@ -59,8 +60,11 @@ class ImageDataModule(L.LightningDataModule):
         in_memory: bool = True,
         seed: int = 0,
         num_classes: int = 10,
+        mirror: bool = False,
     ) -> None:
         super().__init__()
+        if not isinstance(mirror, bool):
+            raise UserError(f"data.mirror must be true or false, got {mirror}")
         require_positive(batch_size, "data.batch_size")
         require_positive(image_size, "data.image_size")
         if channels not in self.channel_options:
@@ -73,7 +77,7 @@ class ImageDataModule(L.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.image_size, self.channels = image_size, channels
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
-        self.in_memory, self.seed, self.num_classes = in_memory, seed, num_classes
+        self.in_memory, self.seed, self.num_classes, self.mirror = in_memory, seed, num_classes, mirror
         self.batch_transform = BatchTransform(image_size, channels)
         self.train_set: Dataset | None = None
         self.images: torch.Tensor | None = None  # in-memory path: uint8 N×C×H×W at native size and channels
@@ -185,7 +189,8 @@ class ImageDataModule(L.LightningDataModule):
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         overfit = getattr(trainer, "overfit_batches", 0) > 0  # debug=overfit: the same first batches every epoch
-        sampler = EpochBatches(self.num_images, self.batch_size, self.seed, rank, world_size, shuffle=not overfit)
+        sampler = EpochBatches(self.num_images, self.batch_size, self.seed, rank, world_size, shuffle=not overfit,
+                               mirror=self.mirror)
         if len(sampler) == 0:
             raise UserError(
                 f"{self.name} has {self.num_images} training images, too few for {world_size} devices × "

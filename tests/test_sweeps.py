@@ -68,6 +68,9 @@ def test_a_failed_job_is_recorded_and_the_other_jobs_still_run(tmp_path) -> None
     assert (job / "generator.pt").is_file()
     assert "| 0 | cifar10 | FAILED | " in (sweep / "summary.md").read_text()  # the swept key's value first
     assert "Error: 1 of 2 jobs failed (jobs 0): see outputs/multirun/" in result.stderr
+    # job 1 ran in the process job 0 ran in: its first batch is timed from its own start, not the command's
+    assert re.search(r"\[done\] 2 batches of max_batches=2, this session .*, first batch [\d.]+ s after its job "
+                     r"started: ", result.stdout)
     assert "Traceback" not in result.stderr and "Warning" not in result.stderr
 
 

@@ -6,6 +6,7 @@ Hydra's basic sweeper writes to <sweep>/multirun.yaml before any job starts, or 
 (`hydra.sweeper.params`: Optuna's search space, or sweeps a config file declares)."""
 
 import multiprocessing
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,16 @@ def job_overrides() -> str:
     excluded = set(naming.exclude_keys)
     given = sorted(o for o in hydra_cfg.overrides.task if override_key(o) not in excluded)
     return naming.item_sep.join(swept_first(given, swept_keys(hydra_cfg)))
+
+
+class JobClock(Callback):
+    """When the sweep job this process runs started: a sweep runs several jobs in one process (the basic launcher all
+    of them, joblib's one worker after another), so the process's start is only its first job's."""
+
+    started: float | None = None  # time.perf_counter() at the start of this process's current sweep job
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        JobClock.started = time.perf_counter() if in_sweep_job() else None
 
 
 class StandardStartMethod(Callback):

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 import src
 from src.core.commands import command, override
 from src.core.layout import RunFolder
+from src.core.sweeps import JobClock
 from src.run.choices import Choices
 
 log = logging.getLogger(__name__)
@@ -29,19 +30,23 @@ def seconds_since_start() -> float:
 
 
 class FirstBatchClock(L.Callback):
-    """When this session's first batch ended, in seconds since the command started (the `[done]` line says it)."""
+    """When this session's first batch ended, in seconds since the command started, or in a sweep since its job
+    started (the `[done]` line says it)."""
 
     def __init__(self) -> None:
         self.seconds: float | None = None
+        self.since = "the command"
 
     def on_train_batch_end(self, *args, **kwargs) -> None:
-        if self.seconds is None:
+        if self.seconds is None and JobClock.started is not None:
+            self.seconds, self.since = time.perf_counter() - JobClock.started, "its job started"
+        elif self.seconds is None:
             self.seconds = seconds_since_start()
 
 
 def first_batch_after(trainer: L.Trainer) -> str:
-    clocks = [c.seconds for c in trainer.callbacks if isinstance(c, FirstBatchClock) and c.seconds is not None]
-    return f", first batch {clocks[0]:.1f} s after the command" if clocks else ""
+    clocks = [c for c in trainer.callbacks if isinstance(c, FirstBatchClock) and c.seconds is not None]
+    return f", first batch {clocks[0].seconds:.1f} s after {clocks[0].since}" if clocks else ""
 
 
 def log_choices(cfg: DictConfig, choices: Choices | None = None) -> None:

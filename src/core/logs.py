@@ -12,8 +12,10 @@ from tqdm import tqdm
 
 from src.core.loop import TRANSLATED
 
-# Lines Lightning prints that tell a user of this template nothing it can act on: adverts.
-NOISE = ("💡 Tip: ",)
+# Lines Lightning prints that tell a user of this template nothing it can act on: adverts, its max_time stop (the
+# run's own line says max_minutes was reached and how to go on: src/run/budget.py), and that it leaves the model
+# summary to the template's (src/callbacks/model_summary.py).
+NOISE = ("💡 Tip: ", "Time limit reached. Elapsed time is ", "Trainer already configured with model summary callbacks")
 
 
 class ConsoleHandler(logging.Handler):

@@ -3,6 +3,8 @@ then trained on like the built-in sets, the same images as the per-item path."""
 
 import errno
 import os
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +20,7 @@ from src.data import decoded_cache
 from src.data.folder import DecodeFile
 from src.data.synthetic import write_icon_folder, write_image_folder
 from src.run.compose import compose_config
+from tests.conftest import run_cli
 
 ONE_LEVEL = 2 / 255  # one 8-bit step in [-1, 1] units
 
@@ -207,3 +210,43 @@ def test_mirror_must_be_true_or_false(tmp_path: Path) -> None:
     root = write_image_folder(tmp_path / "images", per_class=4)
     with pytest.raises(UserError, match=r"data\.mirror must be true or false, got yes"):
         folder_data(root, tmp_path / "store", "data.mirror=yes")
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_decode_once_and_the_next_run_loads_the_cache(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "images", per_class=8)  # 17 readable images
+    common = ["model=mlp_gan", "data=folder", f"data.path={root}", "data.batch_size=4", "data.num_workers=0",
+              f"paths.data_dir={tmp_path / 'data'}"]
+    first = run_cli("src.train", *common, "trainer=ddp_cpu", "max_batches=2", f"hydra.run.dir={tmp_path / 'ddp'}",
+                    cwd=tmp_path)
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output[-2000:]
+    assert output.count("[data] image folder: decoded 17 images once into ") == 1  # one rank built it
+    cache = list((tmp_path / "data" / "image_folders").rglob("*.npy"))
+    assert len(cache) == 1 and not list(root.rglob("*.npy"))
+    second = run_cli("src.train", *common, "max_batches=1", f"hydra.run.dir={tmp_path / 'one'}", cwd=tmp_path)
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output[-2000:]
+    assert f"decoded once in {cache[0]}" in output and "decoding" not in output
+
+
+def test_processes_starting_together_decode_once(tmp_path: Path, monkeypatch) -> None:
+    """What DDP ranks do: the first builds the cache under the store's lock, the other waits and loads it."""
+    root = write_image_folder(tmp_path / "images", per_class=4)
+    calls = []
+    real = decoded_cache.decode_all
+
+    def slow_decode(*args, **kwargs):
+        calls.append(1)
+        time.sleep(1.0)  # the second process arrives while the first decodes
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(folder_module, "decode_all", slow_decode)
+    results = []
+    ranks = [threading.Thread(target=lambda: results.append(folder_data(root, tmp_path / "store"))) for _ in range(2)]
+    for rank in ranks:
+        rank.start()
+        time.sleep(0.3)
+    for rank in ranks:
+        rank.join()
+    assert len(calls) == 1 and len(results) == 2 and torch.equal(results[0].images, results[1].images)

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from src.core.atomic_io import atomic_write
-from src.core.checks import require_positive, require_writable
+from src.core.checks import require_positive, require_seed, require_writable
 from src.core.errors import UserError
 from src.gan.sampling import grid, images_in_batches, latents, pixels, save_gif, save_grid, slerp
 from src.networks.conditional import ConditionalGenerator
@@ -43,8 +43,7 @@ def generate(cfg: DictConfig) -> Path:
         require_positive(cfg[key], key)
     if mode == "interpolate":
         check_interpolation(cfg)
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise UserError(f"seed must be a whole number, got {cfg.seed!r}: e.g. seed=0")
+    require_seed(cfg.seed)
     truncation = requested_truncation(cfg.get("truncation"))
     device = pick_device(str(cfg.device))
     generator, run_cfg, weights, is_ema = load_generator(cfg.ckpt_path, cfg.get("use_ema"))

@@ -4,6 +4,7 @@ Continue a run: `python -m src.train resume=outputs/<date>/<time>` (see src/run/
 
 import sys
 import time
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -23,10 +24,12 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
     import lightning as L
 
     from src.callbacks.loggers import HyperparameterTable, instantiate_loggers
+    from src.core.atomic_io import remove_leftover_temps
     from src.core.checks import validate_train_config
     from src.core.device_settings import apply_device_settings
     from src.core.loop import batches_in
     from src.core.no_profiler import NoProfiler
+    from src.core.run_lock import is_first_process
     from src.core.signals import last_files_first
     from src.gan.contract import require_gan_module
     from src.run.budget import budget_spent, report_short_budget
@@ -38,6 +41,8 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
     validate_train_config(cfg)
     if cfg.keep_freed_memory:
         keep_freed_memory()
+    if is_first_process():  # the folder's owner: a temp file there is one a killed process left
+        remove_leftover_temps(Path(cfg.paths.output_dir))
     resumed = checkpoint_to_resume(cfg)
     L.seed_everything(cfg.seed, workers=True)
 

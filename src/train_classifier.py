@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from src.core.checks import require_positive
+from src.core.checks import require_positive, require_seed
 from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.metrics.classifier import DomainClassifier, classifier_path, load_classifier, save_classifier, without_labels
@@ -63,6 +63,7 @@ def accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor
 def train_classifier(cfg: DictConfig) -> Path:
     require_positive(cfg.epochs, "epochs")
     require_positive(cfg.batch_size, "batch_size", example=128)
+    require_seed(cfg.seed)
     datamodule = instantiate(cfg.data)
     if datamodule.num_classes < 2:
         raise UserError(without_labels(datamodule))

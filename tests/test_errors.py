@@ -58,6 +58,9 @@ def test_unknown_group_names_list_the_available_ones(group: str, typo: str) -> N
         (["trainer.precision=banana"], "trainer.precision=banana is not supported: use 32-true"),
         (["trainer.devices=3"], "trainer.devices=3 needs a multi-process strategy for a GAN: use trainer=ddp"),
         (["checkpoint_every_n_batches=-1"], "checkpoint_every_n_batches must be a whole number of batches"),
+        (["seed=abc"], "seed must be a whole number from 0 to 4294967295, got 'abc': e.g. seed=42"),
+        (["seed=-1"], "seed must be a whole number from 0 to 4294967295, got -1"),
+        (["model.z_dim=100000000"], "src.gan.module.GAN needs more memory than this machine can give (it asked for"),
         # files
         (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt does not exist"),
         (["resume=/nonexistent/run"], "resume=/nonexistent/run does not exist: pass a run folder"),

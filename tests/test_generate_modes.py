@@ -200,7 +200,7 @@ def test_a_bad_mode_or_truncation_is_one_line_from_the_cli(tmp_path: Path, overr
         (["truncation=0"], "truncation must be a number above 0 (e.g. truncation=0.7"),
         (["truncation=high"], "got 'high'"),
         (["truncation=true"], "got True"),
-        (["seed=abc"], "seed must be a whole number, got 'abc': e.g. seed=0"),
+        (["seed=abc"], "seed must be a whole number from 0 to 4294967295, got 'abc': e.g. seed=42"),
         (["mode=interpolate", "interpolation.steps=1"], "interpolation.steps must be a whole number of at least 2"),
         (["mode=interpolate", "interpolation.paths=0"], "interpolation.paths must be positive, got 0"),
         (["mode=interpolate", "interpolation.ms_per_frame=0.5"], "interpolation.ms_per_frame must be a positive "

@@ -11,6 +11,7 @@ the file, the error, the free space and the size needed.
 import contextlib
 import errno
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -54,6 +55,18 @@ def fsync_dir(folder: Path) -> None:
 def temp_path(path: Path) -> Path:
     """A hidden name beside `path` that no other process or thread writing the same file uses."""
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+TEMP_NAME = re.compile(r"\..+\.\d+\.[0-9a-f]{8}\.tmp")  # temp_path's names
+
+
+def remove_leftover_temps(folder: Path) -> list[Path]:
+    """The temp files a writer killed mid-write (kill -9, power loss) left in `folder` and below; call only while
+    owning the folder (src/core/run_lock.py), when no other writer can be half-way through one."""
+    leftovers = [p for p in folder.rglob(".*.tmp") if TEMP_NAME.fullmatch(p.name) and p.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
 
 
 def human_size(n: float) -> str:

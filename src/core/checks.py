@@ -4,6 +4,7 @@ line naming the key and a value that works."""
 import difflib
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
@@ -12,9 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.core.errors import UserError
 
+MIN_FREE_BYTES = 1 << 20  # a run's records and first log lines; what a checkpoint needs is checked when it is written
+
 
 def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outputs/my_run") -> None:
-    """folder exists and takes files, or can be created: its nearest existing ancestor is a writable folder."""
+    """folder exists and takes files, or can be created: its nearest existing ancestor is a writable folder on a disk
+    that is not full."""
     existing = folder.absolute()
     while not existing.exists():
         existing = existing.parent
@@ -24,6 +28,11 @@ def require_writable(folder: Path, key: str, example: str = "hydra.run.dir=outpu
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{key}={folder} is not writable (no write permission in {existing}): "
                         f"pick another place, e.g. {example}")
+    if (free := shutil.disk_usage(existing).free) < MIN_FREE_BYTES:
+        from src.core.atomic_io import human_size
+
+        raise UserError(f"{key}={folder} is on a full disk ({human_size(free)} free): nothing was written; free some "
+                        f"space there, then run again (or pick another place, e.g. {example})")
 
 
 # Settings that must be positive, each with a value that works (quoted in the message). Integers where the example
@@ -82,6 +91,12 @@ def require_supported_trainer(trainer: DictConfig) -> None:
                         f"trainer.devices={devices} (GPUs) or trainer=ddp_cpu (CPU processes)")
 
 
+def require_seed(seed: object) -> None:
+    """A seed the random generators take: a whole number in [0, 2**32)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UserError(f"seed must be a whole number from 0 to 4294967295, got {seed!r}: e.g. seed=42")
+
+
 def require_count(cfg: DictConfig, key: str, meaning_of_zero: str) -> None:
     value = cfg.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -127,6 +142,7 @@ def closest_key(cfg: DictConfig, key: str, cutoff: float = 0.6) -> str | None:
 
 def validate_train_config(cfg: DictConfig) -> None:
     require_no_missing(cfg)
+    require_seed(cfg.seed)
     # data.batch_size and data.image_size: the DataModules check them, for every CLI that builds one
     for key in ("model.lr_g", "model.lr_d", "model.n_critic", "model.z_dim", "model.num_fixed", "model.image_size"):
         require_positive(OmegaConf.select(cfg, key), key)

@@ -48,4 +48,20 @@ def instantiate(cfg: DictConfig, **kwargs):
 
         if isinstance(err.__cause__, MisconfigurationException):  # Lightning's word for a bad setting
             raise UserError(f"{cfg.get('_target_')}: {err.__cause__}") from err
+        if (too_large := out_of_memory(err.__cause__)) is not None:
+            raise UserError(f"{cfg.get('_target_')} needs more memory than this machine can give ({too_large}): "
+                            "check the sizes in the command (e.g. model.z_dim, the widths) or make the model "
+                            "smaller") from err
         raise
+
+
+def out_of_memory(err: BaseException | None) -> str | None:
+    """How much an allocation that failed asked for (torch's CPU and CUDA allocators), else None."""
+    import torch
+
+    if isinstance(err, torch.OutOfMemoryError):
+        return str(err).splitlines()[0]
+    if isinstance(err, RuntimeError) and "can't allocate memory" in str(err):
+        asked = re.search(r"allocate (\d+) bytes", str(err))
+        return f"it asked for {int(asked.group(1)) / 2**30:,.0f} GiB" if asked else "an allocation failed"
+    return None

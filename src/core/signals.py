@@ -33,6 +33,27 @@ def exit_status(signum: int) -> int:
     return 128 + signum
 
 
+INTERRUPTED = ("stopped by SIGINT (Ctrl-C) before it finished: the files it wrote are whole (each is written to a "
+               "temp file and renamed); run the command again for what is missing")
+
+
+def quiet_ctrl_c_in_clis() -> None:
+    """Ctrl-C while a CLI (python -m src.<cli>) starts, e.g. inside `import torch`, is INTERRUPTED's one line instead
+    of a traceback; the process still ends by SIGINT, as Python's own handling does (130 in a shell). Called when the
+    package is imported, which `python -m src.<cli>` does first: other programs importing src keep their own hook."""
+    if sys.orig_argv[1:3] != ["-m", sys.orig_argv[2]] or not sys.orig_argv[2].startswith("src."):
+        return
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            print(f"\n{INTERRUPTED}", file=sys.stderr, flush=True)
+        else:
+            previous(kind, value, traceback)
+
+    sys.excepthook = hook
+
+
 class StopSignals:
     """Handlers that record the first stop signal in `received` (0: none) and exit at once on a second one."""
 

@@ -9,6 +9,7 @@ import gc
 import os
 import re
 import shutil
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from src.core.errors import SweepError, UserError
 from src.core.instantiate import user_error_in
 from src.core.layout import RunFolder
 from src.core.logs import report_error
-from src.core.signals import finish_stop, take_stop
+from src.core.signals import INTERRUPTED, exit_status, finish_stop, take_stop
 from src.run.compose import compose_config, surely_known
 
 if TYPE_CHECKING:
@@ -239,6 +240,10 @@ def run_cli(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T | JobFailed:
         if HydraConfig.initialized():
             refuse_added_typos(cfg, list(HydraConfig.get().overrides.task))
         result = fn(cfg)
+    except KeyboardInterrupt:  # Ctrl-C outside training (which stops at a batch end: src/core/signals.py)
+        drop_empty_run_folder()
+        report_error(INTERRUPTED)
+        sys.exit(exit_status(signal.SIGINT))
     except Exception as err:
         user_error = user_error_in(err)
         if in_multirun() and not full_error() and not isinstance(user_error, SweepError):

@@ -84,11 +84,14 @@ class OutputFolderCheck(Callback):
                                 "drop hydra.run.dir= for a new one")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+        try:
+            self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+        except UserError as err:
+            exit_with(err)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A sweep job is a run: it takes its folder and is refused the folder of a finished run, like a run; a
-        refusal fails this job (src/train.py asks job_refusal), the sweep goes on with the others."""
+        refusal fails this job (require_own_run_folder, when it starts), the sweep goes on with the others."""
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return
         folder = Path(config.hydra.runtime.output_dir)
@@ -97,18 +100,14 @@ class OutputFolderCheck(Callback):
             if not slurm_restarts():
                 refuse_to_overwrite(folder, f"this sweep job's folder {folder}",
                                     "another hydra.sweep.dir= or hydra.sweep.subdir=")
+            write_hydra_records(config, folder / RunFolder.HYDRA_DIR)
         except (UserError, OSError) as err:
             release_run_folder(folder)
             _refused[folder.resolve()] = str(err)
-            return
-        write_hydra_records(config, folder / RunFolder.HYDRA_DIR)
 
     @staticmethod
     def _check(folder: str, key: str) -> None:
-        try:
-            require_writable(Path(folder), key, f"{key}=outputs/my_run")
-        except UserError as err:
-            exit_with(err)
+        require_writable(Path(folder), key, f"{key}=outputs/my_run")
 
 
 _refused: dict[Path, str] = {}  # a sweep job's folder -> why the job may not run there

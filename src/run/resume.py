@@ -25,7 +25,7 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from src.core.commands import override_key
 from src.core.errors import UserError
@@ -109,7 +109,7 @@ def continue_run_config(cfg: DictConfig) -> tuple[DictConfig, Choices | None]:
     earlier = [recorded, *sorted(recorded.parent.glob("resume_*/overrides.yaml"))]
     before: dict[str, str] = {}
     for overrides in earlier:
-        for o in OmegaConf.load(overrides):
+        for o in read_record(overrides, "command line"):
             if override_key(o) not in {"resume", "ckpt_path"} and not o.startswith("hydra."):
                 before.pop(override_key(o), None)
                 before[override_key(o)] = o
@@ -122,10 +122,27 @@ def continue_run_config(cfg: DictConfig) -> tuple[DictConfig, Choices | None]:
         del composed["hydra"]  # Hydra's own settings: the run's config never holds them
     saved = RunFolder(run).config
     if saved.is_file():
-        recorded_cfg = OmegaConf.load(saved)
+        recorded_cfg = read_record(saved, "settings")
         refuse_unresumable_changes(composed, recorded_cfg, run)
         keep_recorded_settings(composed, recorded_cfg, {override_key(o) for o in now})
     return composed, choices
+
+
+def read_record(path: Path, what: str) -> ListConfig | DictConfig:
+    """One of a run's records: its command line (a list of overrides, .hydra/) or its settings (config.yaml); one
+    line naming the file when it is damaged."""
+    try:
+        record = OmegaConf.load(path)
+    except Exception as err:  # noqa: BLE001 (YAML's and OmegaConf's many errors: any is a damaged file)
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+    else:
+        if what == "settings" and isinstance(record, DictConfig):
+            return record
+        if what != "settings" and isinstance(record, ListConfig) and all(isinstance(o, str) for o in record):
+            return record
+        why = "a list of overrides expected" if what != "settings" else "a mapping of settings expected"
+    raise UserError(f"{path}, this run's record of its {what}, is damaged ({why}): restore it from a copy or "
+                    "repair it, then resume again (or start a new run)")
 
 
 # Settings a run cannot change when it continues (shapes and n_critic are checked against the checkpoint itself,

@@ -10,7 +10,7 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src.core.checks import require_writable, several_devices
-from src.core.commands import override
+from src.core.commands import command, override
 from src.core.errors import SweepError, UserError
 from src.core.layout import RunFolder
 from src.core.run_lock import holds, own_run_folder, release_run_folder, reserve_new_folder
@@ -49,9 +49,9 @@ def refuse_to_overwrite(folder: Path, named: str, elsewhere: str) -> None:
     """A new run in the folder of another one would replace its checkpoints and weights: one line, nothing written."""
     saved = RunFolder(folder).checkpoints
     if checkpoints := sorted(saved.glob("*.ckpt")):
-        raise UserError(
-            f"{named} holds a run already ({len(checkpoints)} checkpoint(s) in {saved}): continue it "
-            f"with python -m src.train {override('resume', folder)}, or start this run in another folder ({elsewhere})")
+        resume = command("src.train", override("resume", folder))
+        raise UserError(f"{named} holds a run already ({len(checkpoints)} checkpoint(s) in {saved}): continue it "
+                        f"with {resume}, or start this run in another folder ({elsewhere})")
 
 
 class OutputFolderCheck(Callback):

@@ -6,6 +6,7 @@
 - domain: the dataset's own classifier (classifier.py); its metrics are named *_domain."""
 
 import hashlib
+import logging
 from pathlib import Path
 
 import torch
@@ -13,9 +14,11 @@ from torch import nn
 
 from src.core.commands import command
 from src.core.errors import UserError
-from src.metrics.classifier import classifier_path, load_classifier, without_labels
+from src.metrics.classifier import classifier_path, load_classifier, weakness, without_labels
 from src.metrics.realdata import to_unit_range
 from src.metrics.settings import MetricSettings
+
+log = logging.getLogger(__name__)
 
 # torch-fidelity's own download address (its module takes seconds to import, so it is imported when needed).
 URL_INCEPTION_V3 = (
@@ -115,4 +118,9 @@ def load_extractor(settings: MetricSettings, datamodule) -> FeatureExtractor:
     if (arch["image_size"], arch["channels"]) != (size, channels):
         raise UserError(f"{path} was trained on {arch['image_size']}px x{arch['channels']} images, not "
                         f"{size}px x{channels}: retrain it with src.train_classifier overwrite=true")
+    if weak := weakness(extractor.info, extractor.num_classes):
+        retrain = command("src.train_classifier", datamodule.command_line, f"model.image_size={size}",
+                          *datamodule.channels_command.split(), "overwrite=true")
+        log.warning(f"[metrics] weak domain classifier {path}: {weak}; retrain it (it stops when its accuracy stops "
+                    f"improving, at most epochs=N): {retrain}")
     return extractor

@@ -1,6 +1,8 @@
-"""Runs made by earlier versions keep working: a run folder written by main at 3f56ba1 (tests/assets, see its
-README.md) still resumes through `python -m src.train resume=...` and still samples through `python -m src.generate`."""
+"""Runs made by earlier versions keep working: run folders written by main at 3f56ba1 and 551185a (tests/assets, see
+their README.md) still resume through `python -m src.train resume=...` and still sample through
+`python -m src.generate`."""
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from src.data.synthetic import write_mnist
 from tests.conftest import run_cli
 
 OLD_RUN = Path(__file__).parent / "assets" / "run_from_main_3f56ba1"
+RUN_551185A = Path(__file__).parent / "assets" / "run_from_main_551185a"
 
 
 @pytest.fixture
@@ -118,3 +121,25 @@ def test_a_generator_with_non_finite_weights_is_refused_in_one_line(old_run: Pat
     assert f"Error: {old_run / 'generator.pt'} holds non-finite weights ({first}): sample from a checkpoint" \
         in result.stderr
     assert not (old_run / "samples.png").exists()
+
+
+@pytest.mark.slow
+def test_a_run_of_main_551185a_resumes_with_its_state(tmp_path: Path) -> None:
+    """Its checkpoint holds what 551185a's GAN module and callbacks saved (EMA, ADA's p, the logging interval's sums
+    after batch 3, the loss line's sums): resumed to 6 batches it logs what 551185a logged (its README.md)."""
+    run = Path(shutil.copytree(RUN_551185A, tmp_path / "run"))
+    data_dir = tmp_path / "data"
+    write_mnist(data_dir)
+    result = run_cli("src.train", f"resume={run}", "max_batches=6", f"paths.data_dir={data_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Step 4: Generator loss: 0.600, discriminator loss: 0.698" in result.stdout
+
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 6 and int(ckpt["state_dict"]["ema.num_updates"]) == 6
+    assert float(ckpt["state_dict"]["augment.p"]) > 0  # ADA's p went on from the saved one
+    with (run / "csv" / "metrics.csv").open(newline="") as f:
+        rows = {int(row["step"]): row for row in csv.DictReader(f)}
+    assert sorted(rows) == [3, 5]  # batch 4 and 6: batch 3's sums came back, the interval was not started again
+    assert float(rows[3]["loss/g"]) == pytest.approx(0.6000944375991821, abs=1e-6)
+    assert float(rows[3]["loss/d"]) == pytest.approx(0.6981915831565857, abs=1e-6)
+    assert float(rows[5]["loss/g"]) == pytest.approx(0.6001013517379761, abs=1e-6)

@@ -35,7 +35,7 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
     from src.run.budget import budget_spent, report_short_budget
     from src.run.checkpoints import require_fits
     from src.run.launch_checks import check_multirun_ddp
-    from src.run.summary import FirstBatchClock, log_choices, log_summary
+    from src.run.summary import FirstBatchClock, SettingsLine, log_choices, log_summary
 
     check_multirun_ddp(cfg)
     validate_train_config(cfg)
@@ -57,14 +57,15 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
         if budget_spent(checkpoint, cfg):  # nothing to train: leave every file of the run as it is
             return {}
     datamodule = instantiate(cfg.data)
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()] + [FirstBatchClock()]
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    callbacks += [FirstBatchClock(), SettingsLine(cfg.paths.output_dir)]
     loggers = instantiate_loggers(cfg.get("logger"), resumed_at)
     if loggers:
         callbacks.append(HyperparameterTable(cfg))
     quiet = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
     apply_device_settings(trainer, cfg.float32_matmul_precision)
-    log_choices(cfg, choices)
+    log_choices(choices)
     save_config(cfg, cfg.paths.output_dir)
 
     start = time.perf_counter()

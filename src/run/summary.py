@@ -49,16 +49,28 @@ def first_batch_after(trainer: L.Trainer) -> str:
     return f", first batch {clocks[0].seconds:.1f} s after {clocks[0].since}" if clocks else ""
 
 
-def log_choices(cfg: DictConfig, choices: Choices | None = None) -> None:
+class SettingsLine(L.Callback):
+    """`[config] every setting: <run>/config.yaml` once training starts: a run refused while it sets up (its data,
+    its metrics) removes a folder holding only its records, so the line would name a file about to vanish."""
+
+    def __init__(self, output_dir: str | Path) -> None:
+        self.config = RunFolder(output_dir).config
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            log.info(f"[config] every setting: {self.config}")
+
+
+def log_choices(choices: Choices | None = None) -> None:
     """The config groups picked and the command line's overrides (a resume: the run's, then this command's); every
-    other setting is in config.yaml (a tree of all of them runs to ~180 lines, which hides the few a user chose)."""
+    other setting is in config.yaml (a tree of all of them runs to ~180 lines, which hides the few a user chose),
+    which SettingsLine names once training starts."""
     if choices is None and HydraConfig.initialized():
         choices = Choices.of(HydraConfig.get(), list(HydraConfig.get().overrides.task))
     if choices is not None:
         log.info("[config] " + " ".join(f"{group}={choice}" for group, choice in choices.groups.items()))
         if choices.overrides:
             log.info("[config] set on the command line: " + " ".join(choices.overrides))
-    log.info(f"[config] every setting: {RunFolder(cfg.paths.output_dir).config}")
 
 
 def duration(seconds: float) -> str:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -43,7 +44,33 @@ TEST_DATA: dict[str, tuple[Callable[[Path], object], list[str]]] = {
     "fashion_mnist": (lambda d: write_idx_gz(d / "fashion-mnist-gz"), ["data.source_dir={data_dir}/fashion-mnist-gz"]),
     # 16 RGB images in two nested classes, one grayscale image, one corrupt file (skipped with a warning) and a .txt
     "folder": (lambda d: write_image_folder(d / "images", per_class=8), ["data.path={data_dir}/images"]),
+    # That folder's 17 readable images as LitData chunks, one chunk folder per model size (chunks/<size>).
+    "streaming": (lambda d: write_chunks(d / "chunk_images", d / "chunks"),
+                  ["data.path={data_dir}/chunks/${{model.image_size}}", "data.num_classes=2"]),
 }
+MODEL_SIZES = (28, 32, 48, 64)  # the image_size of the configs in conf/model/
+
+
+def write_chunks(images: Path, out: Path, sizes: tuple[int, ...] = MODEL_SIZES, chunk_size: int = 8) -> Path:
+    """write_image_folder's images as src.prepare_data writes them (`out`/<size>, RGB), but in this process with
+    LitData's writer: litdata.optimize's worker processes take seconds to start."""
+    from litdata.streaming.writer import BinaryWriter
+
+    from src.data.folder import DecodeFile, ImageFiles, find_images, probe
+    from src.data.streaming import EncodeSample
+
+    write_image_folder(images, per_class=8)
+    files = [p for p in find_images(images) if probe(p) is not None]
+    labels = ImageFiles(images, files, "RGB").labels
+    counts = np.bincount(labels).astype(np.int64)
+    for size in sizes:
+        encode = EncodeSample(DecodeFile(size, "RGB", (255, 255, 255)), files, labels, counts)
+        writer = BinaryWriter(str(out / str(size)), chunk_size=chunk_size)
+        for index in range(len(files)):
+            writer[index] = encode(index)
+        writer.done()
+        writer.merge()
+    return out
 
 
 def small_widths(model: str) -> list[str]:

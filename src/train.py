@@ -60,8 +60,9 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     callbacks += [FirstBatchClock(), SettingsLine(cfg.paths.output_dir)]
     loggers = instantiate_loggers(cfg.get("logger"), resumed_at)
+    choices = choices or Choices.current()
     if loggers:
-        callbacks.append(HyperparameterTable(cfg))
+        callbacks.append(HyperparameterTable(cfg, choices))
     quiet = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
     apply_device_settings(trainer, cfg.float32_matmul_precision)

@@ -55,10 +55,10 @@ def test_many_writes_tensorboard_and_csv_and_the_hparams_table(mnist_dir: Path, 
     assert [int(r["step"]) for r in rows if r["loss/g"]] == [0, 1]  # batch n at step n - 1
     assert sorted(p.name for p in (run / "samples").glob("*.png"))  # CSV takes no images: the grids are here
 
-    # The run's settings under their override names, each once: model.loss is ${loss}, so only loss._target_.
+    # The run's settings under their override names, each once: model.loss is ${loss}, so only loss (its option).
     for folder in ("csv", "tensorboard"):
         settings = yaml.safe_load((run / folder / "hparams.yaml").read_text())
-        assert settings["model.lr_g"] == 2e-4 and settings["loss._target_"] == "src.gan.losses.BCE"
+        assert settings["model.lr_g"] == 2e-4 and settings["loss"] == "bce" and "loss._target_" not in settings
         assert settings["max_batches"] == 2 and "model.loss._target_" not in settings
         assert not any(k.startswith(("paths.", "logger.", "callbacks.")) for k in settings)
 
@@ -77,7 +77,7 @@ def test_many_writes_tensorboard_and_csv_and_the_hparams_table(mnist_dir: Path, 
     started = metadata.parse_session_start_info_plugin_data(hparams[metadata.SESSION_START_INFO_TAG]).hparams
     assert started["model.lr_g"].number_value == pytest.approx(2e-4)
     assert started["model.conditional"].string_value == "false"
-    assert started["loss._target_"].string_value == "src.gan.losses.BCE"
+    assert started["loss"].string_value == "bce"
 
 
 def test_wandb_runs_offline_in_each_run_folder_of_a_sweep(mnist_dir: Path, tmp_path: Path) -> None:

@@ -28,10 +28,12 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from src.core.commands import override_key
 from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.core.sweeps import in_sweep_job, swept_first, swept_keys
 from src.gan.sampling import pixels
+from src.run.choices import Choices
 
 # Loggers whose package is an optional dependency: pyproject.toml's `loggers` extra.
 OPTIONAL_PACKAGES = {WandbLogger: "wandb", MLFlowLogger: "mlflow"}
@@ -176,16 +178,29 @@ def run_settings(cfg: DictConfig) -> dict[str, Any]:
             and (k.endswith("._target_") or not k.rsplit(".", 1)[-1].startswith("_"))}
 
 
+def with_choices(settings: dict[str, Any], choices: Choices | None) -> dict[str, Any]:
+    """Each config group as the option picked (augment=diffaugment) in place of the class path that option sets,
+    which TensorBoard's HPARAMS table cuts to `src.gan.au...`; a `_target_` given on the command line is kept."""
+    if choices is None:
+        return settings
+    groups = {group: choice for group, choice in choices.groups.items()
+              if not any(group == n or group.startswith(f"{n}/") for n in NOT_SETTINGS)}
+    given = {override_key(o) for o in choices.overrides}
+    implied = {f"{group}._target_" for group in groups} - given
+    return groups | {k: v for k, v in settings.items() if k not in implied}
+
+
 class HyperparameterTable(L.Callback):
     """The run's settings to every logger when fit starts (TensorBoard: hparams.yaml, CSV: hparams.yaml, wandb: the
     run's config, MLflow: its params), and at the end, with the names of the final metrics, to TensorBoard's HPARAMS
     tab, whose table reads each metric's last logged value: a sweep's runs compared in one table.
 
     They replace the module's own hyper-parameters that Lightning would log (its constructor arguments, already
-    among these under model.*), so each setting appears once, under the name an override gives it."""
+    among these under model.*), so each setting appears once, under the name an override gives it; a config group
+    appears as the option picked (`choices`: loss=bce, not loss._target_)."""
 
-    def __init__(self, cfg: DictConfig) -> None:
-        settings = run_settings(cfg)
+    def __init__(self, cfg: DictConfig, choices: Choices | None = None) -> None:
+        settings = with_choices(run_settings(cfg), choices)
         swept = swept_keys(HydraConfig.get()) if in_sweep_job() else []  # a sweep's varied keys: the first columns
         self.settings = {key: settings[key] for key in swept_first(list(settings), swept)}
 

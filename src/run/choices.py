@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from src.core.commands import override_key
@@ -19,3 +20,10 @@ class Choices:
         groups = {group: choice for group, choice in reversed(hydra_cfg.runtime.choices.items())
                   if not group.startswith("hydra") and choice is not None}
         return cls(groups, [o for o in overrides if override_key(o) not in groups])
+
+    @classmethod
+    def current(cls) -> "Choices | None":
+        """This command's choices (None outside Hydra); a resumed run's come from continue_run_config instead."""
+        if not HydraConfig.initialized():
+            return None
+        return cls.of(HydraConfig.get(), list(HydraConfig.get().overrides.task))

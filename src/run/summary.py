@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import src
@@ -65,8 +64,7 @@ def log_choices(choices: Choices | None = None) -> None:
     """The config groups picked and the command line's overrides (a resume: the run's, then this command's); every
     other setting is in config.yaml (a tree of all of them runs to ~180 lines, which hides the few a user chose),
     which SettingsLine names once training starts."""
-    if choices is None and HydraConfig.initialized():
-        choices = Choices.of(HydraConfig.get(), list(HydraConfig.get().overrides.task))
+    choices = choices or Choices.current()
     if choices is not None:
         log.info("[config] " + " ".join(f"{group}={choice}" for group, choice in choices.groups.items()))
         if choices.overrides:

@@ -23,6 +23,8 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 import src  # noqa: F401  (registers the config resolvers)
+from src.core.atomic_io import human_size
+from src.data import decoded_cache
 from src.data.base import ImageDataModule
 from src.data.synthetic import write_cifar10
 
@@ -48,20 +50,35 @@ def endless(dm: ImageDataModule, device: torch.device) -> Iterator[tuple[torch.T
             yield dm.on_after_batch_transfer((images.to(device), labels.to(device)), 0)
 
 
-def images_per_second(dm: ImageDataModule, batches: int, warmup: int, repeats: int, device: torch.device) -> float:
-    """The best of `repeats` timed runs of `batches` batches: the CPU is shared, the best run is the least disturbed."""
-    stream = endless(dm, device)
-    for _ in range(warmup):  # worker start-up and first-call costs are not the steady state
-        next(stream)
+# Seconds between timed runs: per-item workers refill their prefetch queue (2 batches each) after a run, and would
+# otherwise take the cores from the next mode's run.
+PAUSE = 1.0
+
+
+def timed(stream: Iterator[tuple[torch.Tensor, torch.Tensor]], batches: int, device: torch.device) -> float:
+    """Images/s of `batches` batches from `stream`."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    best = 0.0
+    sync()
+    start = time.perf_counter()
+    for _ in range(batches):
+        images, _ = next(stream)
+    sync()
+    return batches * images.size(0) / (time.perf_counter() - start)
+
+
+def images_per_second(built: dict[str, ImageDataModule], batches: int, warmup: int, repeats: int,
+                      device: torch.device) -> dict[str, float]:
+    """Each mode's best of `repeats` timed runs of `batches` batches, the modes taking turns (repetitions side by
+    side): the CPU is shared, so a busy moment hits every mode alike, and the best run is the least disturbed."""
+    streams = {mode: endless(dm, device) for mode, dm in built.items()}
+    for stream in streams.values():
+        for _ in range(warmup):  # worker start-up and first-call costs are not the steady state
+            next(stream)
+    best = dict.fromkeys(streams, 0.0)
     for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        for _ in range(batches):
-            images, _ = next(stream)
-        sync()
-        best = max(best, batches * images.size(0) / (time.perf_counter() - start))
+        for mode, stream in streams.items():
+            best[mode] = max(best[mode], timed(stream, batches, device))
+            time.sleep(PAUSE)
     return best
 
 
@@ -77,6 +94,7 @@ def max_difference(fast: ImageDataModule, per_item: ImageDataModule, batches: in
 
 
 def write_folder(root: Path, n: int, size: int) -> Path:
+    """`n` random RGB JPEGs of size x size in 4 class folders."""
     rng = np.random.default_rng(0)
     for i in range(n):
         (root / f"class_{i % 4}").mkdir(parents=True, exist_ok=True)
@@ -84,11 +102,43 @@ def write_folder(root: Path, n: int, size: int) -> Path:
     return root
 
 
+def decoded_folder(overrides: list[str], mapped: bool = False) -> tuple[ImageDataModule, float]:
+    """data=folder in memory, and the seconds its setup took (a first run decodes; later runs load the cache);
+    `mapped`: memory-mapped, as a cache larger than half the free memory is."""
+    real = decoded_cache.fits_in_memory
+    decoded_cache.fits_in_memory = (lambda size: False) if mapped else real
+    try:
+        start = time.perf_counter()
+        dm = datamodule("folder", [*overrides, "data.in_memory=true"])
+        return dm, time.perf_counter() - start
+    finally:
+        decoded_cache.fits_in_memory = real
+
+
+def folder_modes(overrides: list[str], store: Path) -> tuple[dict[str, ImageDataModule], str]:
+    """The folder per item, decoded in memory and memory-mapped; and a note: first-run decoding time, the time a
+    later run takes to load the cache, and the cache's size."""
+    overrides = [*overrides, f"paths.data_dir={store}"]
+    _, first = decoded_folder(overrides)
+    in_memory, later = decoded_folder(overrides)
+    mapped, _ = decoded_folder(overrides, mapped=True)
+    assert in_memory.in_memory and not in_memory.mapped and mapped.mapped, "the decoded cache was not used"
+    size = sum(p.stat().st_size for p in store.rglob("*.npy"))
+    note = (f"first run: decoded in {first:.1f} s ({in_memory.num_images / first:,.0f} img/s, "
+            f"{decoded_cache.worker_count()} processes, including the readability check of each file); later runs "
+            f"load it in {later:.2f} s; cache {human_size(size)} ({size:,} bytes)")
+    per_item = datamodule("folder", [*overrides, "data.in_memory=false"])
+    return {"true": in_memory, "mapped": mapped, "false": per_item}, note
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+LABELS = {"true": "in memory (fast)", "mapped": "memory-mapped (page cache warm)"}
 
 
 def main() -> None:
@@ -99,14 +149,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement; the best is reported")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--folder-images", type=int, default=2000)
+    parser.add_argument("--image-size", type=int, default=32, help="model size of the built-in datasets")
+    parser.add_argument("--folder-images", type=int, default=3000)
+    parser.add_argument("--folder-size", type=int, default=64, help="the folder's image size and model size")
     parser.add_argument("--device", default="cpu", help="where batches end up (cuda: the in-memory data lives there)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument("--out", default="benchmarks/data.md")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    common = [f"data.batch_size={args.batch_size}", f"model.image_size={args.image_size}"]
-    rows = []
+    rows, notes = [], []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         sources = {  # (what the table says, overrides made when the dataset is measured)
@@ -115,29 +168,35 @@ def main() -> None:
             "cifar10": ("synthetic: 50,000 random images in the real pickle format (CIFAR-10 is not available here)",
                         lambda: [f"paths.data_dir={write_cifar10(Path(tmp), per_batch=10_000).parent}",
                                  "data.verify_checksums=false"]),
-            "folder": (f"synthetic: {args.folder_images} random 96x96 RGB JPEGs in 4 class folders",
-                       lambda: [f"data.path={write_folder(Path(tmp) / 'images', args.folder_images, 96)}"]),
+            "folder": (f"synthetic: {args.folder_images:,} random {args.folder_size}x{args.folder_size} RGB JPEGs in "
+                       "4 class folders",
+                       lambda: [f"data.path={write_folder(Path(tmp) / 'images', args.folder_images, args.folder_size)}"
+                                ]),
         }
         for name in args.datasets.split(","):
             source, make_overrides = sources[name]
-            overrides = make_overrides()
-            modes = ["false"] if name == "folder" else ["true", "false"]
-            built = {m: datamodule(name, [*common, *overrides, *([] if name == "folder" else [f"data.in_memory={m}"])])
-                     for m in modes}
-            timing = (args.batches, args.warmup, args.repeats, device)
-            speed = {m: images_per_second(dm, *timing) for m, dm in built.items()}
-            diff = max_difference(built["true"], built["false"]) if "true" in built else None
-            for m in modes:
-                ratio = f"{speed['true'] / speed['false']:.1f}x" if m == "true" else ""
-                label = "in memory (fast)" if m == "true" else f"per item ({built[m].num_workers} workers)"
-                rows.append((name, source, label, f"{speed[m]:,.0f}", ratio,
-                             f"{diff:.5f}" if diff is not None and m == "true" else ""))
+            size = args.folder_size if name == "folder" else args.image_size
+            common = [f"data.batch_size={args.batch_size}", f"model.image_size={size}", *make_overrides()]
+            if name == "folder":
+                built, note = folder_modes(common, Path(tmp) / "store")
+                notes.append(f"{name}: {note}")
+            else:
+                built = {m: datamodule(name, [*common, f"data.in_memory={m}"]) for m in ("true", "false")}
+            speed = images_per_second(built, args.batches, args.warmup, args.repeats, device)
+            diff = max_difference(built["true"], built["false"])
+            batch_bytes = built["true"].channels * size * size  # bytes of one uint8 image at the model's size
+            for m, dm in built.items():
+                ratio = f"{speed[m] / speed['false']:.1f}x" if m != "false" else ""
+                label = LABELS.get(m, f"per item ({dm.num_workers} workers)")
+                rows.append((name, source, f"{size}x{size}x{dm.channels}", label, f"{speed[m]:,.0f}",
+                             f"{speed[m] * batch_bytes / 1e6:,.1f}", ratio, f"{diff:.5f}" if m == "true" else ""))
                 print(rows[-1], flush=True)
     loads = f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
-    write_report(Path(args.out), rows, args, device, loads)
+    write_report(Path(args.out), rows, notes, args, device, loads)
 
 
-def write_report(path: Path, rows: list[tuple], args: argparse.Namespace, device: torch.device, loads: str) -> None:
+def write_report(path: Path, rows: list[tuple], notes: list[str], args: argparse.Namespace, device: torch.device,
+                 loads: str) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
         "# Data path throughput",
@@ -146,14 +205,18 @@ def write_report(path: Path, rows: list[tuple], args: argparse.Namespace, device
         f"- machine: {cores} CPU cores (nproc), {cpu_model()}; batches on `{device}`; torch {torch.__version__}, "
         f"{torch.get_num_threads()} intra-op threads; 1-minute load average {loads} (other jobs share the CPU)",
         f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
-        f"- setting: model size {args.image_size}, batch {args.batch_size}; per measurement {args.warmup} warm-up "
-        f"batches, then the best of {args.repeats} timed runs of {args.batches} batches; the data path alone "
-        "(no model), including the batch-wise resize/normalise",
+        f"- setting: model size {args.image_size} ({args.folder_size} for the folder), batch {args.batch_size}; per "
+        f"measurement {args.warmup} warm-up batches, then the best of {args.repeats} timed runs of {args.batches} "
+        f"batches, a dataset's modes taking turns run by run (repetitions side by side, {PAUSE:.0f} s apart so that "
+        "per-item workers refilling their prefetch queue do not slow the next run; a per-item run starts with up "
+        "to 4 batches prefetched); the data path alone (no model), including the batch-wise resize/normalise",
+        "- MB/s: images/s times the bytes of one uint8 image at the model's size, to compare datasets of other sizes",
+        *[f"- {note}" for note in notes],
         "- max |Δ|: largest absolute difference between the in-memory and per-item batches (same images, same "
         "order; pixel values in [-1, 1], one 8-bit level = 2/255 = 0.00784), over the first 10 batches",
         "",
-        "| dataset | source | mode | images/s | fast / per-item | max abs diff |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| dataset | source | size | mode | images/s | MB/s | fast / per-item | max abs diff |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
         *[f"| {' | '.join(row)} |" for row in rows],
         "",
     ]

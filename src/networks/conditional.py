@@ -8,7 +8,7 @@
   of the wrapped discriminator's `net` but its last layer and psi that last layer. The unconditional logit is the
   wrapped network's own output, computed the same way, so a zero embedding gives exactly the unconditional logit.
   So a discriminator that can be conditioned keeps its layers in an nn.Sequential named `net` that ends in its output
-  layer (every architecture in src/networks/ does; ProjectionDiscriminator refuses one that doesn't).
+  layer (every architecture in src/networks/ does; ProjectionDiscriminator refuses one that doesn't in one line).
 
 Unconditional models are not wrapped at all: their modules, state_dict keys and outputs stay as they were."""
 
@@ -92,19 +92,28 @@ class ProjectionDiscriminator(nn.Module):
     def __init__(self, discriminator: nn.Module, num_classes: int, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         if not isinstance(getattr(discriminator, "net", None), nn.Sequential):
-            raise TypeError(f"{type(discriminator).__name__} needs a `net` nn.Sequential ending in its output layer")
+            raise UserError(needs_net(discriminator, "has no nn.Sequential attribute `net`"))
         self.net = discriminator
         self.embed = nn.Embedding(num_classes, self._feature_size(image_shape))
         nn.init.zeros_(self.embed.weight)  # starts as the unconditional D; SNGAN-proj initialises it small too
 
     @torch.no_grad()
     def _feature_size(self, image_shape: tuple[int, int, int]) -> int:
+        """phi's size per image; a `net` whose layers do not end in one logit per image is refused in one line."""
         was_training = self.net.training
         self.net.eval()
         try:
-            return self.features(torch.zeros(2, *image_shape)).size(1)
+            hidden = self.net.net[:-1](torch.zeros(2, *image_shape))
+            logits = self.net.net[-1](hidden)
+        except Exception as err:  # its forward does more than run `net` (layers outside it, a reshape between)
+            raise UserError(needs_net(self.net, f"its `net` does not run on {tuple(image_shape)} images alone "
+                                                f"({type(err).__name__}: {err})".replace("\n", " "))) from err
         finally:
             self.net.train(was_training)
+        if logits.numel() != 2:
+            raise UserError(needs_net(self.net, f"its `net` ends in {logits.numel() // 2} values per image, not one "
+                                                "logit"))
+        return hidden.flatten(1).size(1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """phi(x), flattened to one vector per image."""
@@ -116,6 +125,12 @@ class ProjectionDiscriminator(nn.Module):
         if y is None:
             return logits
         return logits + (self.embed(y).to(hidden.dtype) * hidden.flatten(1)).sum(dim=1)
+
+
+def needs_net(discriminator: nn.Module, why: str) -> str:
+    return (f"model.conditional=true: {type(discriminator).__module__}.{type(discriminator).__name__} {why}; the "
+            "projection discriminator needs D's layers in an nn.Sequential attribute named `net` whose last layer "
+            "outputs D's logit (as every D in src/networks/ does)")
 
 
 def conditioned_generator(generator: nn.Module, conditional: bool, num_classes: int | None,

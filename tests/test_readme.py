@@ -11,7 +11,7 @@ from src.run.compose import compose_config
 from tests.conftest import ROOT
 
 CONFIGS = {"src.train": "train", "src.generate": "generate", "src.evaluate": "evaluate",
-           "src.train_classifier": "train_classifier"}
+           "src.train_classifier": "train_classifier", "src.prepare_data": "prepare_data"}
 # A placeholder's stand-in, by key (the rest take a plain string, which a path or name key accepts).
 STAND_INS = {"data": "mnist", "model": "dcgan", "model.image_size": "32", "max_batches": "5000"}
 

@@ -23,7 +23,7 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
     # Imported here, not above: `--help`, `--cfg job` and a refused typo never load torch or Lightning.
     import lightning as L
 
-    from src.callbacks.loggers import HyperparameterTable, instantiate_loggers
+    from src.callbacks.loggers import HyperparameterTable, LogScalars, instantiate_loggers
     from src.core.atomic_io import remove_leftover_temps
     from src.core.checks import validate_train_config
     from src.core.device_settings import apply_device_settings
@@ -57,7 +57,7 @@ def train(cfg: DictConfig, choices: Choices | None = None) -> dict[str, float]:
         if budget_spent(checkpoint, cfg):  # nothing to train: leave every file of the run as it is
             return {}
     datamodule = instantiate(cfg.data)
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    callbacks = [LogScalars(), *(instantiate(c) for c in cfg.get("callbacks", {}).values())]  # logs first
     callbacks += [FirstBatchClock(), SettingsLine(cfg.paths.output_dir)]
     loggers = instantiate_loggers(cfg.get("logger"), resumed_at)
     choices = choices or Choices.current()

@@ -28,10 +28,12 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from src.core.atomic_io import WriteFailed, describe_failure
 from src.core.commands import override_key
 from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.core.sweeps import in_sweep_job, swept_first, swept_keys
+from src.gan.contract import GANModule
 from src.gan.sampling import pixels
 from src.run.choices import Choices
 
@@ -224,3 +226,36 @@ class HyperparameterTable(L.Callback):
             for summary in hparams_summaries(settings, final):
                 writer.file_writer.add_summary(summary)
             writer.flush()
+
+
+def logger_write_failed(logger: object, err: Exception) -> Exception:
+    """A logger's write failure as WriteFailed (Lightning's TensorBoard logger reports it as a ValueError about the
+    value logged, the OSError inside); any other error as it was."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return err
+    folder = Path(getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None) or ".")
+    reason, remedy = describe_failure(folder / "logs", cause, 0)
+    return WriteFailed(f"could not write the {type(logger).__name__} logs in {folder}: {reason}", remedy)
+
+
+class LogScalars(L.Callback):
+    """At each logging batch (trainer.log_every_n_steps), the means the module logged (logged_means) straight to
+    every logger, at the x-axis self.log uses (batch n at step n - 1), and into callback_metrics (a sweep's
+    optimized_metric, the HPARAMS table). self.log would cost about a millisecond a value on a CPU
+    (benchmarks/train.md) and turn the floats back into tensors. src/train.py runs it before every other callback."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
+        batches = pl_module.batches_done
+        if batches % trainer.log_every_n_steps or not pl_module.logged_means:
+            return
+        values = pl_module.logged_means
+        for logger in trainer.loggers:
+            try:
+                logger.log_metrics(values, batches - 1)
+                logger.save()
+            except Exception as err:  # a full disk under a logger's files: one line, like any other failed write
+                raise logger_write_failed(logger, err) from err
+        trainer.callback_metrics.update({name: torch.tensor(value) for name, value in values.items()})

@@ -35,6 +35,20 @@ def drop_ema(state: dict[str, torch.Tensor]) -> None:
         del state[key]
 
 
+def fit_ema_state(state: dict[str, torch.Tensor], ema_on: bool) -> str | None:
+    """A checkpoint's state dict made to fit a module with (ema_on) or without the EMA, in place; a note saying what
+    was done, if anything. Checkpoints from before the EMA (or with it off) resume with an EMA that starts from their
+    generator."""
+    if ema_on and not has_ema(state):
+        start_from_generator(state)
+        return "note: the checkpoint has no EMA generator; the EMA starts from its generator weights"
+    if not ema_on and has_ema(state):
+        drop_ema(state)
+        return ("note: the checkpoint has an EMA generator and model.ema_decay is null, so it is dropped; resume with "
+                "model.ema_decay=<its decay, e.g. 0.999> to keep it")
+    return None
+
+
 class EMA(nn.Module):
     """Frozen copy of `model` whose parameters follow ema = d * ema + (1 - d) * param after each `update`.
 

@@ -7,22 +7,28 @@ logged as plain floats (`logged_means`), and this bar shows those: the bar reads
 The bar is first drawn when its epoch starts, already knowing its total (Lightning draws one at the start of training,
 `Training: 0/?`). A run resumed mid-epoch gets no `on_train_epoch_start` from Lightning; the bar is made at the first
 batch instead, with the batches of the epoch already done (else it shows `Training: 40/?`). A run stopped mid-epoch
-(max_minutes, a signal) ends on the bar's true count, drawn once when the bar closes."""
+(max_minutes, a signal) ends on the bar's true count, drawn once when the bar closes.
+
+The bar counts an epoch; its postfix places the whole run: `batch=<done>/<max_batches>` and `left=` the time to the
+budget at this session's rate (or to max_minutes when that comes first), from host-side counters only."""
 
 import sys
+import time
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import Timer, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm, convert_inf
+from tqdm import tqdm
 
 SHOWN = ("loss/g", "loss/d")
 
 
 class ProgressBar(TQDMProgressBar):
-    def on_train_start(self, *args: Any) -> None:  # no bar yet: see show_epoch
+    def on_train_start(self, trainer: L.Trainer, *args: Any) -> None:  # no bar yet: see show_epoch
         self._epoch_sized = False
         self._done = 0
+        self._session_start, self._session_from = time.monotonic(), trainer.global_step
 
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         self.show_epoch(trainer, done=0, total=self.total_train_batches)
@@ -80,5 +86,19 @@ class ProgressBar(TQDMProgressBar):
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float]:
         logged = getattr(pl_module, "logged_means", {})
-        return super().get_metrics(trainer, pl_module) | {name: f"{logged[name]:.3f}" for name in SHOWN
-                                                          if name in logged}
+        return self.whole_run(trainer) | super().get_metrics(trainer, pl_module) | {
+            name: f"{logged[name]:.3f}" for name in SHOWN if name in logged}
+
+    def whole_run(self, trainer: L.Trainer) -> dict[str, str]:
+        """Batches done of the budget (Lightning's step counter counts batches here) and the time left: at this
+        session's rate to max_batches, or to max_minutes (Lightning's Timer, across resumes) when that is sooner."""
+        done, budget = trainer.global_step, trainer.max_steps
+        shown = {"batch": f"{done}/{budget}" if budget > 0 else str(done)}
+        start, start_step = getattr(self, "_session_start", 0.0), getattr(self, "_session_from", done)
+        trained, elapsed = done - start_step, time.monotonic() - start
+        left = [(budget - done) * elapsed / trained] if budget > 0 and trained > 0 else []
+        left += [max(0.0, t.time_remaining()) for t in trainer.callbacks
+                 if isinstance(t, Timer) and t.time_remaining() is not None]
+        if left:
+            shown["left"] = tqdm.format_interval(min(left))
+        return shown

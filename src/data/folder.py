@@ -56,6 +56,26 @@ def probe(path: Path) -> bool | None:
         return None
 
 
+def resize_note(files: list[Path], size: int, sampled: int = 25) -> str:
+    """What training does to the images' size, from the headers of a few files spread over the folder (no pixel is
+    decoded): '' when they are already size x size."""
+    found = set()
+    for path in files[:: max(1, len(files) // sampled)][:sampled]:
+        try:
+            with Image.open(path) as image:
+                found.add(image.size)
+        except Exception:  # probe() read it; a file changed since is reported where it is decoded
+            continue
+    if not found or found == {(size, size)}:
+        return ""
+    target = f"{size}x{size} (model.image_size)"
+    if len(found) == 1 and len(set(*found)) == 1:
+        return f"; {'x'.join(map(str, *found))} px, resized to {target}"
+    sides = sorted(side for dims in found for side in dims)
+    shown = f"{'x'.join(map(str, *found))} px" if len(found) == 1 else f"sides of {sides[0]}-{sides[-1]} px (sampled)"
+    return f"; {shown}, resized by the shorter side and centre-cropped to {target}"
+
+
 def eight_bit(image: Image.Image) -> Image.Image:
     """A 16-bit grayscale image scaled to 8 bits ("L"; "LA" when a colour key marks its transparent pixels);
     others as they are. PIL's own convert() clips every value above 255, which turns nearly all of a 16-bit
@@ -335,6 +355,7 @@ class FolderDataModule(ImageDataModule):
         kept = "their alpha kept, fully transparent pixels" if self.keep_alpha else "composited"
         alpha = f"; {transparent} with transparency, {kept} on {self.background_name}" if transparent else ""
         grouped = f"in {classes} classes" if classes else "(no class subfolders)"
-        log.info(f"[data] image folder: {len(readable)} images {grouped} under {self.data_dir}{alpha}")
+        resized = resize_note(readable, self.image_size)
+        log.info(f"[data] image folder: {len(readable)} images {grouped} under {self.data_dir}{resized}{alpha}")
         self._readable = readable
         return readable

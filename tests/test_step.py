@@ -1,6 +1,8 @@
 """The training step's two ways to update a network (src/gan/updates.py) and its CUDA-graph replay
-(src/gan/cuda_graph.py): each trains the same weights as Lightning's own path, on a CPU."""
+(src/gan/cuda_graph.py): each trains the same weights as Lightning's own path, on a CPU. Also who counts batches
+and who reads the running sum of what a batch logs."""
 
+import ast
 from pathlib import Path
 
 import lightning as L
@@ -10,7 +12,9 @@ import torch.nn.functional as F
 from omegaconf import open_dict
 from torch import nn
 
+from src.gan.contract import MEMBERS
 from src.gan.cuda_graph import CapturedStep, why_not_captured
+from src.gan.interval_means import IntervalMeans
 from src.gan.updates import DirectUpdates, LightningUpdates
 from src.train import train
 
@@ -184,3 +188,48 @@ def test_a_captured_run_stopped_and_resumed_ends_like_one_eager_run(train_cfg) -
     recorder = CaptureOnCPU.recorder  # the resumed process's: batches 4-6 = 2 warm-ups + 1 replay
     assert (recorder.warmups, recorder.replays) == (2, 1)
     assert_same(eager, resumed)
+
+
+def test_the_loggers_the_loss_line_and_the_divergence_stop_read_one_running_sum() -> None:
+    """Readers at intervals of their own get the plain means since their last read, across the logging batches'
+    pops, and a checkpoint of the sum keeps where each reader stands (#35 item 2)."""
+    sums = IntervalMeans()
+    line = sums.reader("loss_printer")
+    seen = []
+    for batch in range(1, 8):
+        sums.add({"loss/g": torch.tensor(float(batch)), "loss/d": torch.tensor(-2.0 * batch)})
+        seen.append(batch)
+        if batch % 2 == 0:
+            assert sums.pop() == {"loss/g": batch - 0.5, "loss/d": -2 * batch + 1}
+        if batch == 3:
+            assert line.means(("loss/g", "loss/d")) == {"loss/g": 2.0, "loss/d": -4.0}
+            seen = []
+    resumed = IntervalMeans()
+    resumed.load_state_dict(sums.state_dict())
+    expected = sum(seen) / len(seen)  # batches 4..7, across the pops at 4 and 6
+    assert resumed.reader("loss_printer").means(("loss/g",)) == {"loss/g": expected}
+
+
+def test_the_contract_lists_every_member_the_callbacks_read() -> None:
+    """What src/callbacks/ reads of `pl_module` (attributes and getattr) is in src/gan/contract.py or Lightning's."""
+    read = set()
+    for path in (Path(__file__).parents[1] / "src" / "callbacks").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "pl_module":
+                read.add(node.attr)
+            elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr"
+                  and getattr(node.args[0], "id", None) == "pl_module" and isinstance(node.args[1], ast.Constant)):
+                read.add(node.args[1].value)
+    assert {"logged_means", "running_sums"} <= read
+    assert sorted(name for name in read if name not in MEMBERS and not hasattr(L.LightningModule, name)) == []
+
+
+def test_only_the_loop_adapter_counts_batches() -> None:
+    """Lightning's step counter is rewritten by src/core/loop.py alone, through one_batch (#35 item 2)."""
+    users = set()
+    for path in (Path(__file__).parents[1] / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "src.core.loop":
+                names = {alias.name for alias in node.names} & {"count_batch", "uncounted", "one_batch"}
+                users |= {f"{path.relative_to(path.parents[2])}:{name}" for name in names}
+    assert users == {"src/gan/module.py:one_batch"}

@@ -1,14 +1,15 @@
 """Stops training when G or D diverges, before a non-finite state can reach a checkpoint.
 
-Every batch, the losses training_step returns are added to a sum on the device (a non-finite loss makes the sum
-non-finite), so batches read nothing back to the host (a GPU never waits for the check). The sum is read at each
-logging interval (trainer.log_every_n_steps), before every checkpoint save and at the end of training; at a save,
+The losses are read from the module's running sum of what it logs (src/gan/interval_means.py; a non-finite loss makes
+the sum non-finite), so batches read nothing back to the host (a GPU never waits for the check). Their means since
+the last check are taken at each logging batch (trainer.log_every_n_steps, when the module's logging has read them
+already), before every checkpoint save and at the end of training; at a save,
 every floating tensor of the state is checked too (weights can turn non-finite while the loss that produced
 them was still finite). Raising here stops training: checkpoint callbacks run after the others, so a diverged
 state is never saved and the previous checkpoint stays the last one.
 
 A run can also run away while staying finite (a learning rate far too high: losses of 1e4..1e29, weights of 1e16):
-the check also stops a run whose mean |loss| over the interval passes LOSS_BOUND or whose largest weight passes
+the check also stops a run whose |mean loss| over the interval passes LOSS_BOUND or whose largest weight passes
 WEIGHT_BOUND, bounds no healthy run comes near (Adam moves a weight by about the learning rate a step).
 """
 
@@ -25,7 +26,7 @@ from src.core.errors import TrainingDiverged
 from src.core.layout import RunFolder
 from src.gan.contract import GANModule
 
-LOSSES = {"loss_g": "loss/g", "loss_d": "loss/d"}
+LOSSES = ("loss/g", "loss/d")
 LOSS_BOUND = 1e5
 WEIGHT_BOUND = 1e4
 
@@ -53,15 +54,13 @@ def largest_weight(module: L.LightningModule) -> torch.Tensor:
 class StopOnDivergence(L.Callback):
     def __init__(self) -> None:
         self._checked = 0  # batches done at the last check
-        self._sums: torch.Tensor | None = None  # [loss/g, loss/d] summed since the last check, on the device
 
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        self._checked, self._sums = pl_module.batches_done, None
+        self._checked = pl_module.batches_done
+        self._losses = pl_module.running_sums.reader("divergence")
+        self._losses.means(LOSSES)  # checks start from here: what a resumed checkpoint's sums hold was checked
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs, batch, batch_idx) -> None:
-        if isinstance(outputs, dict) and all(key in outputs for key in LOSSES):
-            losses = torch.stack([outputs[key].detach().float().abs() for key in LOSSES])  # NaN stays NaN in a sum
-            self._sums = losses if self._sums is None else self._sums + losses
         if pl_module.batches_done % trainer.log_every_n_steps == 0:
             self._check_losses(trainer, pl_module)
 
@@ -69,15 +68,15 @@ class StopOnDivergence(L.Callback):
         self._check_losses(trainer, pl_module)
 
     def _check_losses(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        """One read: the losses summed since the last check. A non-finite sum names the batches it covers."""
+        """The mean losses since the last check, and the largest weight. A non-finite mean names the batches it
+        covers."""
         first, last = self._checked + 1, pl_module.batches_done
-        sums, self._sums, self._checked = self._sums, None, last
-        if sums is None:
+        self._checked = last
+        losses = self._losses.means(LOSSES)
+        if not losses:
             return
-        *values, weight = torch.cat([sums, largest_weight(pl_module).reshape(1)]).tolist()
-        count = max(last - first + 1, 1)
-        losses = dict(zip(LOSSES.values(), (v / count for v in values), strict=True))
-        if all(math.isfinite(v) and v < LOSS_BOUND for v in losses.values()) and weight < WEIGHT_BOUND:
+        weight = largest_weight(pl_module).item()
+        if all(math.isfinite(v) and abs(v) < LOSS_BOUND for v in losses.values()) and weight < WEIGHT_BOUND:
             return
         shown = ", ".join(f"{name}={value:g}" for name, value in losses.items())
         where = f"at batch {last}" if first >= last else f"in batches {first}-{last}"
@@ -86,7 +85,7 @@ class StopOnDivergence(L.Callback):
             bad = " and ".join(name for name, value in losses.items() if not math.isfinite(value))
             what = f"{bad} not finite ({mean}{shown})"
         else:
-            sizes = ", ".join(f"|{name}| {value:.3g}" for name, value in losses.items())
+            sizes = ", ".join(f"|{name}| {abs(value):.3g}" for name, value in losses.items())
             what = (f"it ran away ({mean}{sizes}, largest weight {weight:.3g}; a healthy run stays far below |loss| "
                     f"{LOSS_BOUND:.0e} and |weight| {WEIGHT_BOUND:.0e})")
         raise TrainingDiverged(f"training diverged {where}: {what}; {last_good_checkpoint(trainer)}")

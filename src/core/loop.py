@@ -2,8 +2,9 @@
 loop's internals, pinned by tests/test_lightning_api.py so an upgrade that moves them fails there.
 
 Lightning's step counter (trainer.global_step) counts optimizer steps, and a GAN batch takes n_critic D steps and
-one G step. Here the counter counts batches instead: the training step counts each batch once (`count_batch`) and
-the optimizer steps themselves are not counted (`uncounted`). So trainer.max_steps, every_n_train_steps,
+one G step. Here the counter counts batches instead: the training step runs each batch inside `one_batch`, which
+counts it once (`count_batch`) however many optimizer steps it took, through Lightning's wrapper or not
+(`uncounted`); nothing else touches the counter. So trainer.max_steps, every_n_train_steps,
 log_every_n_steps, a checkpoint's global_step and Lightning's own messages all speak batches, and nothing else in
 the project converts. Checkpoints written before counted every optimizer step: `batches_in` reads either kind and
 `upgrade_checkpoint` converts an old one before Lightning restores it."""
@@ -47,6 +48,14 @@ def uncounted(trainer: L.Trainer) -> Iterator[None]:
         yield
     finally:
         progress.load_state_dict(counted)
+
+
+@contextmanager
+def one_batch(trainer: L.Trainer) -> Iterator[None]:
+    """The batch inside counted once, when it completes; its optimizer steps not at all."""
+    with uncounted(trainer):
+        yield
+    count_batch(trainer)
 
 
 def mark_batch_counted(checkpoint: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from src.core.errors import UserError
+from src.gan.interval_means import IntervalMeans
 
 
 class GANModule(Protocol):
@@ -16,6 +17,8 @@ class GANModule(Protocol):
     fixed_noise: torch.Tensor  # the latent batch of the sample grids, a buffer so it is checkpointed
     fixed_labels: torch.Tensor | None  # a conditional G's class per fixed_noise row (None: unconditional)
     grid_columns: int | None  # images per grid row (a conditional grid: one row per class); None: the callback's own
+    running_sums: IntervalMeans  # what each batch logs, summed on the device: the loss line and divergence stop read it
+    logged_means: dict[str, float]  # what the last logging batch logged: the loggers and the progress bar show it
 
     @property
     def sampling_generator(self) -> nn.Module:

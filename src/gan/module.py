@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from src.core.loop import mark_batch_counted, upgrade_checkpoint
+from src.core.loop import mark_batch_counted, one_batch, upgrade_checkpoint
 from src.gan.augment import STATE_PREFIX as AUGMENT_PREFIX
 from src.gan.augment import Augment, NoAugment, fit_state
 from src.gan.build import build_networks, check_shapes, fixed_latents
@@ -146,8 +146,8 @@ class GAN(L.LightningModule):
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         penalty_due = self.regularizer.due(self.batches_done)  # a Python int: deciding costs no GPU sync
-        values = self.batch_step(real, real_labels, penalty_due)
-        self.updates.count_batch()
+        with one_batch(self.trainer):  # trainer.global_step counts batches, not optimizer steps
+            values = self.batch_step(real, real_labels, penalty_due)
         self._ema_statistics_fresh = False  # recomputed when the EMA is sampled
         self._keep_logged(values)
         for scheduler in self.lr_schedulers() or []:  # after logging: the rates logged are the ones this batch used
@@ -161,12 +161,11 @@ class GAN(L.LightningModule):
     def _keep_logged(self, values: dict[str, torch.Tensor]) -> None:
         """Every value is logged as its mean over the batches since the last log (trainer.log_every_n_steps): the
         sums stay on the device, so batches in between read nothing back. The loggers get them from the callback
-        src/callbacks/loggers.py's LogScalars."""
+        src/callbacks/loggers.py's LogScalars; the loss line and the divergence stop read the same sums."""
         self.running_sums.add(values)
         if self.batches_done % self.trainer.log_every_n_steps:
             return
-        means = self.running_sums.pop()
-        self.logged_means = dict(zip(means, torch.stack(list(means.values())).tolist(), strict=True))  # one read
+        self.logged_means = self.running_sums.pop()  # one read
         if self.scheduler is not None:
             opt_g, opt_d = self.optimizers()
             self.logged_means |= {"lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]}

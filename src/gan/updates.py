@@ -19,8 +19,6 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 
-from src.core.loop import count_batch, uncounted
-
 # Callback hooks that run inside Lightning's backward and optimizer wrappers, which the direct path skips.
 STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
 STOCK_PRECISIONS = (Precision, MixedPrecision, HalfPrecision, DoublePrecision)
@@ -41,12 +39,10 @@ class LightningUpdates:
     def step(self, optimizer, loss: torch.Tensor, network: nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.module.manual_backward(loss)
-        with uncounted(self.module.trainer):  # the loop counts batches, not optimizer steps (count_batch)
-            optimizer.step()  # gradient clipping runs in the module's on_before_optimizer_step
+        # Lightning counts this step; src/core/loop.py's one_batch puts the count back. Gradient clipping runs in
+        # the module's on_before_optimizer_step.
+        optimizer.step()
         torch.clear_autocast_cache()
-
-    def count_batch(self) -> None:
-        count_batch(self.module.trainer)
 
 
 class DirectUpdates:
@@ -80,9 +76,6 @@ class DirectUpdates:
             torch.nn.utils.clip_grad_norm_(self._parameters[id(network)], self.clip_norm, foreach=True)
         optimizer.step()
         torch.clear_autocast_cache()
-
-    def count_batch(self) -> None:
-        count_batch(self.module.trainer)
 
 
 def why_lightning_updates(trainer: L.Trainer) -> str | None:

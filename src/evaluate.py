@@ -23,6 +23,7 @@ from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.data.folder import store_dir as folder_store
 from src.metrics.evaluator import Evaluator, build_evaluator
+from src.metrics.registry import METRICS
 from src.metrics.samples_file import channels_first, read_samples, sample_labels
 from src.metrics.settings import MetricSettings
 from src.run.checkpoints import load_generator
@@ -128,11 +129,11 @@ def protocol(evaluator: Evaluator, datamodule, count: int) -> tuple[str, tuple[s
              f"reference {datamodule.name} {settings.split} ({ref.num_images} images)",
              f"resize: real images to {size}x{size} as in training, samples as made, extractor: {extractor.resize}"]
     sizes = evaluator.sizes(count)
+    described = {metric: names for metric, names in settings.names_by_metric().items()
+                 if METRICS[metric].in_protocol is not None}
     subsets = [f"{metric.upper()} on {sizes[names[0]][0]} samples vs {sizes[names[0]][1]} real"
-               for metric, names in settings.names_by_metric().items() if metric in ("kid", "prdc")]
-    if "prdc" in settings.metrics:
-        subsets.append(f"k={settings.precision_recall_k} for precision/recall, {settings.density_coverage_k} for "
-                       "density/coverage")
+               for metric, names in described.items()]
+    subsets += [note for note in (METRICS[metric].in_protocol(settings) for metric in described) if note]
     return "protocol: " + "; ".join(parts + subsets), resize
 
 

@@ -12,6 +12,7 @@ from src.metrics import prdc as prdc_module
 from src.metrics.evaluator import Evaluator
 from src.metrics.extractors import FeatureExtractor
 from src.metrics.reference import RealReference, _read
+from src.metrics.registry import METRICS, Metric
 from src.metrics.scores import class_coverage, fid_metric, frechet_distance, inception_score, kernel_distance
 from src.metrics.settings import MetricSettings
 
@@ -114,6 +115,22 @@ def test_images_through_an_extractor_get_domain_names_and_sensible_values() -> N
     assert same["coverage_domain"] > 0.8 > 0.2 > brighter["coverage_domain"]
 
 
+def test_a_new_metric_is_one_registry_entry(monkeypatch) -> None:
+    """Registered, a metric is accepted by the settings, scored and sized by the evaluator, named with the
+    extractor's suffix and checked before sampling: no other file changes (#35 item 3)."""
+    brightest = Metric("brightest", ("brightest",), lambda s: (float(s.features.max()),), real=None,
+                       refuses=lambda settings, features, samples, smallest: "needs 2 samples" if samples < 2 else None)
+    monkeypatch.setitem(METRICS, "brightest", brightest)
+    evaluator = evaluator_for(uint8_images(400, 0), metrics=["fid", "brightest"])
+    images = uint8_images(400, 1)
+    values = evaluator.score_images([images])
+    assert list(values) == ["fid_domain", "brightest_domain"]
+    assert values["brightest_domain"] == pytest.approx(float(MeanPoolExtractor()(images)[0].max()))
+    assert evaluator.sizes(300)["brightest_domain"] == (300, None)
+    with pytest.raises(UserError, match="needs 2 samples"):
+        evaluator_for(uint8_images(400, 0), metrics=["brightest"]).evaluate_images(images[:1])
+
+
 def test_prdc_compares_as_many_real_rows_as_samples_and_says_so() -> None:
     evaluator = evaluator_for(uint8_images(400, 0))
     assert evaluator.sizes(300)["precision_domain"] == (300, 300)
@@ -123,7 +140,7 @@ def test_prdc_compares_as_many_real_rows_as_samples_and_says_so() -> None:
     seen = []
     original = prdc_module.prdc
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("src.metrics.evaluator.prdc", lambda real, fake, *k: seen.append((real, fake)) or original(
+        patch.setattr("src.metrics.registry.prdc", lambda real, fake, *k: seen.append((real, fake)) or original(
             real, fake, *k))
         evaluator.evaluate_images(uint8_images(300, 1))
     (real, fake), = seen

@@ -9,9 +9,9 @@ from torch import nn
 from src.core.errors import UserError
 from src.gan.sampling import sample_in_batches
 from src.metrics.extractors import FeatureExtractor, load_extractor
-from src.metrics.prdc import prdc
 from src.metrics.reference import RealReference, load_reference
-from src.metrics.scores import class_coverage, frechet_distance, inception_score, kernel_distance
+from src.metrics.registry import METRICS, Scoring, check_counts
+from src.metrics.scores import frechet_distance
 from src.metrics.settings import MetricSettings
 from src.networks.conditional import ConditionalGenerator
 
@@ -19,23 +19,7 @@ from src.networks.conditional import ConditionalGenerator
 def check_sample_count(settings: MetricSettings, num_features: int, num_samples: int,
                        num_real: int | None = None) -> None:
     """Fail before sampling (and before computing real statistics) when the counts can't give the metrics."""
-    if "fid" in settings.metrics and num_samples <= num_features:
-        raise UserError(
-            f"FID on {num_features}-d {settings.extractor} features needs more than {num_features} samples (the "
-            f"covariance is singular otherwise), got num_samples={num_samples}: use at least {num_features + 1}"
-            + (" (10000 or more is the standard for Inception FID)" if settings.extractor == "inception" else "")
-        )
-    smallest = min(num_samples, num_real if num_real is not None else num_samples)
-    if "kid" in settings.metrics and settings.kid_subset_size > smallest:
-        raise UserError(f"metrics.kid_subset_size={settings.kid_subset_size} is more than the {smallest} samples or "
-                        f"real images available: lower it or raise num_samples")
-    if "is" in settings.metrics and num_samples < settings.is_splits:
-        raise UserError(f"IS splits {num_samples} samples into metrics.is_splits={settings.is_splits}: "
-                        "use more samples")
-    k = max(settings.precision_recall_k, settings.density_coverage_k)
-    if "prdc" in settings.metrics and smallest <= k:
-        raise UserError(f"precision/recall/density/coverage with {k} nearest neighbours need more than {k} samples "
-                        f"and real images, got {smallest}: use more samples (10000 is the papers' protocol)")
+    check_counts(settings, num_features, num_samples, num_real)
 
 
 class Evaluator:
@@ -80,26 +64,10 @@ class Evaluator:
                                                    self.settings.seed, labels), labels)
 
     def score(self, features: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
-        s, ref, suffix = self.settings, self.reference, self.settings.suffix
-        values: dict[str, float] = {}
-        if "fid" in s.metrics:
-            values[f"fid{suffix}"] = frechet_distance(ref.fid_state, features)
-        if "kid" in s.metrics:
-            values[f"kid{suffix}"], values[f"kid{suffix}_std"] = kernel_distance(
-                ref.features, features, s.kid_subsets, s.kid_subset_size, s.seed)
-        if "is" in s.metrics:
-            values[f"is{suffix}"], values[f"is{suffix}_std"] = inception_score(logits, s.is_splits, s.seed)
-        if "coverage" in s.metrics:
-            covered, balanced, kl = class_coverage(logits, ref.class_histogram, s.coverage_min_share,
-                                                   s.balanced_min_share)
-            values |= {f"classes_covered{suffix}": float(covered), f"classes_balanced{suffix}": float(balanced),
-                       f"class_kl{suffix}": kl}
-        if "prdc" in s.metrics:  # equal-sized sets, as the papers compare them: the first samples, the first real rows
-            paired = min(len(features), len(ref.features))
-            found = prdc(ref.features[:paired].to(self.device), features[:paired].to(self.device),
-                         s.precision_recall_k, s.density_coverage_k)
-            values |= {f"{name}{suffix}": value for name, value in found.items()}
-        return values
+        scoring = Scoring(features, logits, self.reference, self.settings, self.device)
+        chosen = self.settings.names_by_metric()
+        return {name: float(value) for metric in METRICS if metric in chosen  # in the registry's order
+                for name, value in zip(chosen[metric], METRICS[metric].score(scoring), strict=True)}
 
     def sizes(self, num_samples: int) -> dict[str, tuple[int, int | None]]:
         """(samples, real images) behind each value of an evaluation of num_samples: FID and class coverage use
@@ -107,9 +75,9 @@ class Evaluator:
         cached rows), IS and class accuracy no real image."""
         ref, rows = self.reference, len(self.reference.features)
         paired = min(num_samples, rows)
-        per_metric = {"fid": (num_samples, ref.num_images), "kid": (num_samples, rows), "is": (num_samples, None),
-                      "coverage": (num_samples, ref.num_images), "prdc": (paired, paired)}
-        sizes = {name: per_metric[metric] for metric, names in self.settings.names_by_metric().items()
+        by_real = {"reference": (num_samples, ref.num_images), "rows": (num_samples, rows), None: (num_samples, None),
+                   "paired": (paired, paired)}
+        sizes = {name: by_real[METRICS[metric].real] for metric, names in self.settings.names_by_metric().items()
                  for name in names}
         suffix = self.settings.suffix
         return sizes | {f"class_accuracy{suffix}": (num_samples, None),

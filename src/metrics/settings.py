@@ -1,15 +1,15 @@
-"""What to measure and how: one object per `conf/metrics/*.yaml`, shared by the training callback and the CLI."""
+"""What to measure and how: one object per `conf/metrics/*.yaml`, shared by the training callback and the CLI. The
+metrics themselves are src/metrics/registry.py's entries."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from src.core.checks import require_positive
 from src.core.errors import UserError
+from src.metrics.registry import METRICS as REGISTRY
 
 EXTRACTORS = ("domain", "inception")
-# coverage: the classes the samples cover (domain classifier); prdc: precision, recall, density and coverage on
-# k-NN balls of the features (src/metrics/prdc.py).
-METRICS = ("fid", "kid", "is", "coverage", "prdc")
+METRICS = tuple(REGISTRY)  # every registered metric, the default selection
 
 
 @dataclass
@@ -37,10 +37,11 @@ class MetricSettings:
         self.metrics = tuple(self.metrics)
         if self.extractor not in EXTRACTORS:
             raise UserError(f"metrics.extractor must be one of {EXTRACTORS}, got {self.extractor!r}")
-        if unknown := [m for m in self.metrics if m not in METRICS]:
-            raise UserError(f"metrics.metrics may only list {METRICS}, got {unknown}")
-        if "coverage" in self.metrics and self.extractor != "domain":
-            raise UserError("metrics.metrics: coverage needs the dataset's classes: use metrics=domain, or drop it")
+        if unknown := [m for m in self.metrics if m not in REGISTRY]:
+            raise UserError(f"metrics.metrics may only list {tuple(REGISTRY)}, got {unknown}")
+        for name in self.metrics:
+            if REGISTRY[name].classes and self.extractor != "domain":
+                raise UserError(f"metrics.metrics: {name} needs the dataset's classes: use metrics=domain, or drop it")
         if self.split not in ("train", "test"):
             raise UserError(f"metrics.split must be train or test, got {self.split!r}")
         if self.mode not in ("min", "max"):
@@ -61,15 +62,12 @@ class MetricSettings:
 
     def names_by_metric(self) -> dict[str, list[str]]:
         """The values each selected metric returns, in table order."""
-        s = self.suffix
-        per_metric = {
-            "fid": [f"fid{s}"],
-            "kid": [f"kid{s}", f"kid{s}_std"],
-            "is": [f"is{s}", f"is{s}_std"],
-            "coverage": [f"classes_covered{s}", f"classes_balanced{s}", f"class_kl{s}"],
-            "prdc": [f"precision{s}", f"recall{s}", f"density{s}", f"coverage{s}"],
-        }
-        return {metric: per_metric[metric] for metric in self.metrics}
+        return {name: [self.named(value) for value in REGISTRY[name].values] for name in self.metrics}
+
+    def named(self, value: str) -> str:
+        """A value's name with the extractor's suffix: kid_std -> kid_domain_std."""
+        base, std = value.removesuffix("_std"), value.endswith("_std")
+        return f"{base}{self.suffix}" + ("_std" if std else "")
 
     def names(self) -> list[str]:
         """Every value an evaluation returns, in table order."""

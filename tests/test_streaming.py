@@ -141,3 +141,16 @@ def test_mirror_flips_about_half_the_images_and_a_resume_flips_the_same(data_dir
             flipped.append(not torch.equal(candidate, image))
     assert 0.25 < sum(flipped) / len(flipped) < 0.75
     assert all(torch.equal(a, b) for a, b in zip(resumed, mirrored[5:], strict=True))
+
+
+def test_each_rank_reads_every_sample_for_statistics_and_grids(data_dir: Path, monkeypatch) -> None:
+    """The real-image statistics and grids read the whole set on every rank, not the rank's training part."""
+    from litdata.utilities import env
+
+    from src.data.streaming import StreamingDataModule
+
+    second_of_two = env._DistributedEnv(world_size=2, global_rank=1, num_nodes=1)
+    monkeypatch.setattr(env._DistributedEnv, "detect", classmethod(lambda cls: second_of_two))
+    dm = StreamingDataModule(str(data_dir / "chunks" / "28"), image_size=28, channels=3, num_classes=2, batch_size=4)
+    dm.setup("fit")
+    assert dm.num_images == len(dm.make_dataset(None)) == 17

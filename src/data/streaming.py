@@ -133,8 +133,13 @@ class StreamingDataModule(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.chunks is not None:
             return
+        from litdata.utilities.env import _DistributedEnv
+
         self.ensure_files()
         self.chunks = self.open_chunks()
+        # A reader of every sample whatever the ranks (real-image statistics, grids): LitData's len() and order
+        # would otherwise cover this rank's part only.
+        self.chunks.distributed_env = _DistributedEnv(world_size=1, global_rank=0, num_nodes=1)
         first = self.chunks[0]
         self.check_matches(tuple(np.asarray(first["image"]).shape), np.asarray(first["class_counts"]))
         self.class_counts = np.asarray(first["class_counts"])

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import hydra
 import lightning as L
@@ -35,7 +35,15 @@ from src.core.instantiate import instantiate
 from src.core.sweeps import in_sweep_job, swept_first, swept_keys
 from src.gan.contract import GANModule
 from src.gan.sampling import pixels
-from src.run.choices import Choices
+
+
+class PickedOptions(Protocol):
+    """What made the run's config (src/run/choices.py's Choices, a floor above): the config groups picked and the other
+    overrides."""
+
+    groups: dict[str, str]
+    overrides: list[str]
+
 
 # Loggers whose package is an optional dependency: pyproject.toml's `loggers` extra.
 OPTIONAL_PACKAGES = {WandbLogger: "wandb", MLFlowLogger: "mlflow"}
@@ -180,7 +188,7 @@ def run_settings(cfg: DictConfig) -> dict[str, Any]:
             and (k.endswith("._target_") or not k.rsplit(".", 1)[-1].startswith("_"))}
 
 
-def with_choices(settings: dict[str, Any], choices: Choices | None) -> dict[str, Any]:
+def with_choices(settings: dict[str, Any], choices: PickedOptions | None) -> dict[str, Any]:
     """Each config group as the option picked (augment=diffaugment) in place of the class path that option sets,
     which TensorBoard's HPARAMS table cuts to `src.gan.au...`; a `_target_` given on the command line is kept."""
     if choices is None:
@@ -201,7 +209,7 @@ class HyperparameterTable(L.Callback):
     among these under model.*), so each setting appears once, under the name an override gives it; a config group
     appears as the option picked (`choices`: loss=bce, not loss._target_)."""
 
-    def __init__(self, cfg: DictConfig, choices: Choices | None = None) -> None:
+    def __init__(self, cfg: DictConfig, choices: PickedOptions | None = None) -> None:
         settings = with_choices(run_settings(cfg), choices)
         swept = swept_keys(HydraConfig.get()) if in_sweep_job() else []  # a sweep's varied keys: the first columns
         self.settings = {key: settings[key] for key in swept_first(list(settings), swept)}

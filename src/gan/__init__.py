@@ -1,1 +1,2 @@
-"""The GAN itself: the LightningModule with its adversarial step, the losses, the EMA generator, sampling."""
+"""The GAN itself: the LightningModule (module.py) and its adversarial step (step.py), its settings, the losses,
+penalties and augmentations, the EMA generator, the running sum of what it logs, and sampling."""

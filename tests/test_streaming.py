@@ -2,6 +2,7 @@
 StreamingDataset / StreamingDataLoader, each DDP rank on its own images, and resumes mid-epoch on the batches an
 uninterrupted run sees. Object storage (s3://...) takes the same path in LitData but can't be tested offline."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -154,3 +155,14 @@ def test_each_rank_reads_every_sample_for_statistics_and_grids(data_dir: Path, m
     dm = StreamingDataModule(str(data_dir / "chunks" / "28"), image_size=28, channels=3, num_classes=2, batch_size=4)
     dm.setup("fit")
     assert dm.num_images == len(dm.make_dataset(None)) == 17
+
+
+def test_object_storage_without_credentials_gets_one_line(train_cfg, monkeypatch) -> None:
+    """Offline, the one part of object storage that can be tested: what LitData's backend raises becomes one line."""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no wait for an instance's credentials
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(UserError, match=r"chunks at data.path=s3://no-bucket/chunks can't be read \(\w+"):
+        train(train_cfg("data=streaming", "data.path=s3://no-bucket/chunks"))

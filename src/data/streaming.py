@@ -11,6 +11,8 @@ run resumes mid-epoch on the batches it would have seen next.
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +125,20 @@ class StreamingDataModule(ImageDataModule):
     def open_chunks(self, shuffle: bool = False) -> Any:
         from litdata import StreamingDataset
 
-        try:
+        with self.reading():
             return StreamingDataset(self.path, cache_dir=self.cache_dir, shuffle=shuffle, seed=self.seed,
                                     drop_last=True, transform=as_pair if shuffle else None)
-        except (OSError, ValueError, RuntimeError, KeyError) as err:
-            raise UserError(f"the LitData chunks at data.path={self.path} can't be read ({err}): check the path and "
-                            f"its credentials, or write them again with {write_command(self.path)}") from err
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One line when the chunks can't be read: LitData's storage backends raise their own types (botocore's
+        NoCredentialsError, ...), so any error is this line's."""
+        try:
+            yield
+        except Exception as err:
+            raise UserError(f"the LitData chunks at data.path={self.path} can't be read ({type(err).__name__}: "
+                            f"{err}): check the path and its credentials, or write them again with "
+                            f"{write_command(self.path)}") from err
 
     def setup(self, stage: str | None = None) -> None:
         if self.chunks is not None:
@@ -140,7 +150,8 @@ class StreamingDataModule(ImageDataModule):
         # A reader of every sample whatever the ranks (real-image statistics, grids): LitData's len() and order
         # would otherwise cover this rank's part only.
         self.chunks.distributed_env = _DistributedEnv(world_size=1, global_rank=0, num_nodes=1)
-        first = self.chunks[0]
+        with self.reading():
+            first = self.chunks[0]
         self.check_matches(tuple(np.asarray(first["image"]).shape), np.asarray(first["class_counts"]))
         self.class_counts = np.asarray(first["class_counts"])
         if len(self.chunks) < self.batch_size:

@@ -8,7 +8,7 @@ ARGS ?=
 # torchvision from PyTorch's CPU-only index first (PyPI's Linux torch pulls ~3 GB of CUDA libraries).
 TORCH_INDEX ?=
 
-.PHONY: help install train test lint generate tensorboard bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-gpu gpu-wheels data-fashion clean
+.PHONY: help install train test lint generate tensorboard readme-picture bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-gpu gpu-wheels data-fashion clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -37,6 +37,11 @@ lint: install  ## ruff over src, tests and benchmarks
 
 generate: install  ## make generate ARGS="ckpt_path=outputs/<date>/<time> num_samples=64"
 	$(PY) -m src.generate $(ARGS)
+
+# README's picture and caption are this target's output: remake them when tests/test_readme_picture.py says the
+# default run's trajectory changed, and commit the three files with that change.
+readme-picture: install  ## make train's default run -> docs/default_run_samples.png, docs/default_run.json and README's caption (~6 min on 2 idle cores + evaluation)
+	$(PY) -m benchmarks.readme_picture $(ARGS)
 
 bench: install  ## training speed as users run it vs the best plain loop, start-up, fixed cost per batch (+ ARGS="--examples-dcgan <main.py>") -> benchmarks/train.md (~40 min)
 	$(PY) -m benchmarks.bench_train $(ARGS)

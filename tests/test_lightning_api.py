@@ -13,6 +13,7 @@ from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.core.loop import at_epoch_end, count_batch, uncounted
 from src.gan.contract import require_gan_module
+from src.gan.interval_means import IntervalMeans
 from src.run.compose import compose_config
 
 
@@ -26,6 +27,7 @@ class Tiny(L.LightningModule):
         self.generator, self.discriminator = nn.Linear(2, 2), nn.Linear(2, 1)
         self.register_buffer("fixed_noise", torch.zeros(4, 2))
         self.fixed_labels, self.grid_columns = None, None
+        self.running_sums, self.logged_means = IntervalMeans(), {}
         self.epoch_ends: list[bool] = []
 
     sampling_generator = property(lambda self: self.generator)
@@ -83,8 +85,8 @@ def test_a_module_without_the_contract_is_one_line() -> None:
             self.generator = nn.Linear(2, 2)
 
     with pytest.raises(UserError, match="Plain lacks discriminator, fixed_noise, fixed_labels, grid_columns, "
-                                        "sampling_generator, z_dim, batches_done, which the "
-                                        "callbacks read"):
+                                        "running_sums, logged_means, sampling_generator, z_dim, batches_done, "
+                                        "which the callbacks read"):
         require_gan_module(Plain())
 
 

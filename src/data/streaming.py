@@ -25,12 +25,12 @@ from src.core.commands import override
 from src.core.errors import UserError
 from src.data.base import ImageDataModule
 
-# Old litdata releases ask PyPI for a newer version whenever a dataset is made (up to 30 s offline).
+# litdata before 0.2.70 asks PyPI for a newer version whenever a dataset is made (up to 30 s offline).
 os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")
 # LitData's notes on its cache and memory-mapping, each epoch; its warnings still show.
 logging.getLogger("litdata").setLevel(logging.WARNING)
 
-INSTALL = "pip install 'litdata>=0.2.50' (make install does)"
+INSTALL = "pip install 'litdata>=0.2.60' (make install does)"
 
 
 def require_litdata() -> Any:

@@ -41,7 +41,8 @@ def quiet_ctrl_c_in_clis() -> None:
     """Ctrl-C while a CLI (python -m src.<cli>) starts, e.g. inside `import torch`, is INTERRUPTED's one line instead
     of a traceback; the process still ends by SIGINT, as Python's own handling does (130 in a shell). Called when the
     package is imported, which `python -m src.<cli>` does first: other programs importing src keep their own hook."""
-    if sys.orig_argv[1:3] != ["-m", sys.orig_argv[2]] or not sys.orig_argv[2].startswith("src."):
+    launched = sys.orig_argv[1:3]
+    if len(launched) < 2 or launched[0] != "-m" or not launched[1].startswith("src."):
         return
     previous = sys.excepthook
 

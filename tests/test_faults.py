@@ -90,3 +90,11 @@ def test_a_full_disk_when_a_resume_starts_is_one_line_and_writes_nothing(tmp_pat
     assert error.startswith(f"Error: hydra.run.dir={run} is on a full disk (0 bytes free): nothing was written; ")
     # the log and lock too: refused before Hydra or the lock wrote anything
     assert files_in(run) == before and not list((run / ".hydra").glob("resume_*"))
+
+
+def test_importing_src_from_a_script_keeps_its_own_exception_hook(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nhook = sys.excepthook\nimport src\nassert sys.excepthook is hook\nprint('ok')\n")
+    for command in ([sys.executable, str(script)], [sys.executable, "-c", script.read_text()]):
+        ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=child_env(), timeout=60)
+        assert ran.returncode == 0 and ran.stdout == "ok\n", ran.stderr[-2000:]

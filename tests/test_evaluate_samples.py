@@ -12,7 +12,7 @@ from src.core.errors import UserError
 from src.core.instantiate import instantiate
 from src.evaluate import evaluate
 from src.metrics.realdata import load_uint8, split_dataset
-from src.run.compose import compose_config
+from src.run.compose import compose_config, group_options
 from src.train_classifier import train_classifier
 from tests.conftest import run_cli
 from tests.test_metrics_pipeline import write_class_patterns
@@ -106,7 +106,7 @@ def wrong(tmp_path: Path, name: str, array: np.ndarray | None = None, **arrays: 
                             r"data=<dataset>"),
     (lambda t, x: None, ["ckpt_path=some/run", "data=mnist"], "data= is for samples=: a checkpoint is measured"),
     (lambda t, x: wrong(t, "a.npz", x), ["~data"], r"needs the dataset to measure against: add data=<name>, one of "
-                                                   r"cifar10, fashion_mnist, folder, mnist"),
+                                                   + ", ".join(group_options("data"))),
     (lambda t, x: wrong(t, "a.npz", x), ["use_ema=true"], "use_ema is for ckpt_path=: drop it with samples="),
     (lambda t, x: str(t / "none.npz"), [], r"samples=.*none.npz does not exist"),
     (lambda t, x: wrong(t, "rgb.npz", np.repeat(x, 3, axis=1)), [],
@@ -141,4 +141,4 @@ def test_the_cli_refuses_a_wrong_combination_in_one_line(tmp_path: Path) -> None
     result = run_cli("src.evaluate", "samples=x.npz", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "Error: samples=x.npz needs the dataset to measure against: add data=<name>, " \
-        "one of cifar10, fashion_mnist, folder, mnist (e.g. data=mnist)"
+        f"one of {', '.join(group_options('data'))} (e.g. data=mnist)"

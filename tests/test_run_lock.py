@@ -131,6 +131,9 @@ def test_a_refused_command_removes_only_what_it_wrote(tmp_path: Path) -> None:
     new = tmp_path / "new" / "run"  # a folder the command made itself is removed whole
     one_error(run_cli("src.train", f"hydra.run.dir={new}", "data.batch_size=0"))
     assert not new.exists()
+    (tmp_path / "no_images").mkdir()  # refused by the data module, after the loggers made their folders
+    one_error(run_cli("src.train", f"hydra.run.dir={new}", "data=folder", f"data.path={tmp_path / 'no_images'}"))
+    assert not new.exists()
 
 
 def test_resume_of_a_folder_that_is_not_a_run_writes_nothing_there(tmp_path: Path) -> None:

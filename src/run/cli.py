@@ -87,7 +87,8 @@ class JobFailed(float):
 
 def drop_empty_run_folder() -> None:
     """A refused command leaves no trace: Hydra made the run folder before the command was checked, and wrote
-    records of the command into it (.hydra/, the log, the lock, config.yaml: a data error comes after it is written).
+    records of the command into it (.hydra/, the log, the lock, config.yaml and the loggers' folders: a data error
+    comes after they are written).
     Only what this process wrote is removed: the whole folder when this process created it and it holds nothing else,
     else the records that were not there before it took the folder (src/core/run_lock.py). A folder this process
     never took, and anything else (a resumed run's checkpoints, a user's files), is kept."""
@@ -99,7 +100,9 @@ def drop_empty_run_folder() -> None:
     before = found_in(folder)
     if before is None or not folder.is_dir() or folder.resolve() == Path.cwd().resolve():
         return
-    records = {RunFolder.HYDRA_DIR, RunFolder.LOCK, RunFolder(folder).config.name, f"{HydraConfig.get().job.name}.log"}
+    run = RunFolder(folder)
+    records = {run.HYDRA_DIR, run.LOCK, run.config.name, f"{HydraConfig.get().job.name}.log", run.tensorboard.name,
+               run.csv.name, run.mlruns.name, "wandb"}  # the loggers' folders are made before the data is checked
     written = {p.name for p in folder.iterdir()} - before
     if not written <= records:
         return

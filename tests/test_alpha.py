@@ -126,6 +126,7 @@ def test_keep_alpha_with_grayscale_is_refused(tmp_path: Path) -> None:
         folder_data(tmp_path / "images", "data.keep_alpha=true", "data.channels=1")
 
 
+@pytest.mark.slow  # starts a process
 def test_an_rgba_run_writes_grids_and_samples_with_alpha(tmp_path: Path) -> None:
     root = write_icon_folder(tmp_path / "icons", per_class=4, size=SIZE)
     run = tmp_path / "run"

@@ -35,6 +35,7 @@ def run_module(*args: str, **env: str) -> subprocess.CompletedProcess:
                           env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env})
 
 
+@pytest.mark.slow  # starts a process
 def test_without_cuda_it_says_so_in_one_line_and_fails() -> None:
     done = run_module("benchmarks.bench_gpu", CUDA_VISIBLE_DEVICES="")
     lines = (done.stdout + done.stderr).strip().splitlines()
@@ -42,6 +43,7 @@ def test_without_cuda_it_says_so_in_one_line_and_fails() -> None:
     assert len(lines) == 1 and "no CUDA GPU" in lines[0]
 
 
+@pytest.mark.slow  # starts a process
 def test_plain_loop_cpu_command_line_unchanged(tmp_path: Path) -> None:
     write_mnist(tmp_path)
     done = run_module("benchmarks.plain_loop", "--model", "dcgan", "--batches", "3", f"paths.data_dir={tmp_path}",
@@ -50,6 +52,7 @@ def test_plain_loop_cpu_command_line_unchanged(tmp_path: Path) -> None:
     assert done.stdout == ""
 
 
+@pytest.mark.slow  # starts a process
 def test_plain_loop_times_itself_in_a_form_the_bench_reads(tmp_path: Path) -> None:
     write_mnist(tmp_path)
     done = run_module("benchmarks.plain_loop", "--precision", "bf16", "--batch-size", "8", "--batches", "3",

@@ -10,6 +10,7 @@ from src.run.compose import group_options
 from tests.conftest import ROOT, run_cli
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -25,6 +26,7 @@ def test_train_reports_bad_input_in_one_line(tmp_path: Path, overrides: list[str
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -42,6 +44,7 @@ def test_command_line_mistakes_get_one_line_and_leave_no_folder(tmp_path: Path, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # starts a process
 def test_generate_reports_a_missing_checkpoint_in_one_line(tmp_path: Path) -> None:
     result = run_cli("src.generate", f"ckpt_path={tmp_path}/nothing.ckpt", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -49,6 +52,7 @@ def test_generate_reports_a_missing_checkpoint_in_one_line(tmp_path: Path) -> No
         "pass a run folder or its checkpoints/last.ckpt"
 
 
+@pytest.mark.slow  # starts a process
 def test_generate_rejects_a_truncated_checkpoint(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
@@ -60,6 +64,7 @@ def test_generate_rejects_a_truncated_checkpoint(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_an_output_folder_hydra_cannot_create_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
@@ -69,12 +74,14 @@ def test_an_output_folder_hydra_cannot_create_is_one_line(tmp_path: Path) -> Non
         "not a folder; pick another place, e.g. hydra.run.dir=outputs/my_run"
 
 
+@pytest.mark.slow  # starts a process
 def test_generate_without_its_checkpoint_is_one_line(tmp_path: Path) -> None:
     result = run_cli("src.generate", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "Error: ckpt_path is required: add ckpt_path=... to the command line"
 
 
+@pytest.mark.slow  # starts a process
 def test_make_help_lists_every_target_with_its_description() -> None:
     makefile = (ROOT / "Makefile").read_text()
     targets = re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M)
@@ -83,6 +90,7 @@ def test_make_help_lists_every_target_with_its_description() -> None:
     assert sorted(described) == sorted(targets) and "train" in described and "test" in described
 
 
+@pytest.mark.slow  # starts a process
 def test_an_added_key_that_is_a_near_miss_is_refused_with_the_right_name(tmp_path) -> None:
     result = run_cli("src.train", "+max_batch=5", f"hydra.run.dir={tmp_path / 'run'}")
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
@@ -94,6 +102,7 @@ def test_an_added_key_that_is_a_near_miss_is_refused_with_the_right_name(tmp_pat
     assert "did you mean model.lr_g?" in nested.stderr
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize(("module", "args", "expected"), [
     ("src.train", ["max_batch=20"], "Error: max_batch is not a setting: did you mean max_batches? (max_batches=...)"),
     ("src.train", ["model=mlp_gan", "model.lr_gg=1e-3"],
@@ -113,6 +122,7 @@ def test_a_key_that_does_not_exist_is_one_line_naming_the_nearest(module: str, a
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # starts a process
 def test_a_run_that_fails_on_its_data_leaves_no_folder_behind(tmp_path: Path) -> None:
     result = run_cli("src.train", "data=cifar10", f"paths.data_dir={tmp_path / 'empty'}",
                      f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)
@@ -120,6 +130,7 @@ def test_a_run_that_fails_on_its_data_leaves_no_folder_behind(tmp_path: Path) ->
     assert not list((tmp_path / "outputs").rglob("*.yaml"))  # no run folder with only its config.yaml
 
 
+@pytest.mark.slow  # starts a process
 def test_help_lists_the_groups_to_pick_and_says_shared_is_not_one() -> None:
     from src.run.compose import group_options
 

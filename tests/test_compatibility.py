@@ -31,6 +31,7 @@ def test_the_asset_is_the_run_its_readme_describes() -> None:
     assert "model=dcgan" in overrides and "paths.data_dir=/tmp/oldrun/data" in overrides
 
 
+@pytest.mark.slow  # starts a process
 def test_an_old_run_resumes_with_its_own_overrides(old_run: Path, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     write_mnist(data_dir)  # the run's recorded paths.data_dir (/tmp/oldrun/data) is gone: point it here
@@ -63,6 +64,7 @@ def test_an_old_run_resumes_with_its_own_overrides(old_run: Path, tmp_path: Path
     assert any(not torch.equal(generator[k], old_generator[k]) for k in generator)
 
 
+@pytest.mark.slow  # starts a process
 def test_an_old_run_samples_from_its_folder_and_from_its_checkpoint(old_run: Path, tmp_path: Path) -> None:
     samples = {}
     for name, source in (("folder", old_run), ("checkpoint", old_run / "checkpoints" / "last.ckpt")):
@@ -77,6 +79,7 @@ def test_an_old_run_samples_from_its_folder_and_from_its_checkpoint(old_run: Pat
     assert np.array_equal(samples["folder"], samples["checkpoint"])
 
 
+@pytest.mark.slow  # starts a process
 def test_a_default_that_changed_keeps_the_runs_value_unless_given_now(tmp_path: Path) -> None:
     """A run records its settings in config.yaml; resuming after a default changed keeps the recorded value (as if
     model.lr_d had been 1e-4 by default when the run was made), and a value given on the command line still wins."""
@@ -102,6 +105,7 @@ def test_a_default_that_changed_keeps_the_runs_value_unless_given_now(tmp_path: 
     assert "today's defaults differ" not in given.stdout and hparams()["lr_d"] == 3e-4
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize("payload", [torch.zeros(3), [1, 2], "hello"], ids=["tensor", "list", "str"])
 def test_a_generator_file_that_holds_no_weights_is_one_line(old_run: Path, payload: object) -> None:
     torch.save(payload, old_run / "generator.pt")
@@ -111,6 +115,7 @@ def test_a_generator_file_that_holds_no_weights_is_one_line(old_run: Path, paylo
         in result.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_a_generator_with_non_finite_weights_is_refused_in_one_line(old_run: Path) -> None:
     weights = torch.load(old_run / "generator.pt", weights_only=True)
     first = next(k for k, t in weights.items() if t.is_floating_point())

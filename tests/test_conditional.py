@@ -115,6 +115,7 @@ def test_a_flat_folder_cannot_train_a_conditional_gan(tmp_path: Path) -> None:
         instantiate(cfg.model)
 
 
+@pytest.mark.slow  # starts a process
 def test_a_conditional_run_trains_samples_per_class_and_resumes(data_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     common = [f"paths.data_dir={data_dir}", "data.batch_size=8", "data.num_workers=0", "~callbacks.progress_bar"]
@@ -140,6 +141,7 @@ def test_a_conditional_run_trains_samples_per_class_and_resumes(data_dir: Path, 
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
 
 
+@pytest.mark.slow  # starts a process
 def test_generate_refuses_a_class_for_an_unconditional_run(data_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     trained = run_cli("src.train", "model=mlp_gan", "model.generator.width=8", "max_batches=1", "data.batch_size=8",

@@ -26,6 +26,7 @@ def printed_run(tmp_path_factory) -> tuple[Path, str, str]:
     return run, done.stdout, done.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_train_log_holds_the_console_lines(printed_run) -> None:
     run, stdout, _ = printed_run
     log = (run / "train.log").read_text()
@@ -37,6 +38,7 @@ def test_train_log_holds_the_console_lines(printed_run) -> None:
     assert not re.search(r"^\[\d{4}-", stdout, re.M)
 
 
+@pytest.mark.slow  # starts a process
 def test_the_console_shows_choices_not_the_whole_config_and_no_known_noise(printed_run) -> None:
     run, stdout, stderr = printed_run
     assert f"[config] every setting: {run / 'config.yaml'}" in stdout
@@ -49,6 +51,7 @@ def test_the_console_shows_choices_not_the_whole_config_and_no_known_noise(print
         assert "`Trainer.fit` stopped: `max_batches=2` reached." in text
 
 
+@pytest.mark.slow  # starts a process
 def test_the_closing_summary_names_the_files_and_its_commands_work(printed_run, tmp_path) -> None:
     run, stdout, _ = printed_run
     summary = stdout[stdout.index("[done]"):]
@@ -61,6 +64,7 @@ def test_the_closing_summary_names_the_files_and_its_commands_work(printed_run, 
     assert more == f"resume={run} max_batches=<more than 2>"
 
 
+@pytest.mark.slow  # starts a process
 def test_a_run_without_checkpoints_suggests_no_resume(tmp_path) -> None:
     from src.data.synthetic import write_mnist
 
@@ -72,11 +76,13 @@ def test_a_run_without_checkpoints_suggests_no_resume(tmp_path) -> None:
     assert "resume=" not in summary and "no checkpoint was saved: this run can't be continued" in summary
 
 
+@pytest.mark.slow  # starts a process
 def test_a_refused_command_says_why_on_stderr_only(tmp_path) -> None:
     done = run_cli("src.train", "max_batches=0", f"hydra.run.dir={tmp_path / 'run'}")
     assert done.returncode == 2 and done.stderr.startswith("Error: max_batches") and done.stdout == ""
 
 
+@pytest.mark.slow  # starts a process
 def test_a_run_is_named_by_name_and_a_sweep_job_by_its_overrides(printed_run) -> None:
     run, _, _ = printed_run
     assert run.name.endswith("_smoke-test") and "\nname: smoke test\n" in (run / "config.yaml").read_text()
@@ -86,6 +92,7 @@ def test_a_run_is_named_by_name_and_a_sweep_job_by_its_overrides(printed_run) ->
     assert len(long_a) == len(long_b) == 121 and long_a[:112] == long_b[:112] and long_a != long_b
 
 
+@pytest.mark.slow  # starts a process
 def test_printed_commands_paste_into_bash_for_any_run_folder(tmp_path) -> None:
     from src.data.synthetic import write_mnist
 
@@ -131,6 +138,7 @@ def test_printed_commands_run_in_a_shell_without_the_environment(tmp_path) -> No
     assert (tmp_path / "samples" / "samples.npz").is_file()
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize("value", ["/runs/0_seed=1,lr=2 ü", "/runs/it's", '/runs/say "hi"', "/runs/$HOME", "/runs/`id`",
                                    "/runs/back\\slash", "/runs/end\\", "/runs/\\'both", "/runs/wow!",
                                    "/runs/plain"])

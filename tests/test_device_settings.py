@@ -46,6 +46,7 @@ def test_half_precision_on_a_cpu_gets_a_hint(precision: str, logged) -> None:
     assert hint is None or hint.group(1) == str(trainer.precision)
 
 
+@pytest.mark.slow  # starts a process
 def test_importing_lightning_still_sets_the_nvml_check_that_cpu_runs_take_back() -> None:
     """When a Lightning release stops setting it, device_settings.py can drop its CPU part."""
     code = f"import os, lightning; print(os.environ.get({NVML_CHECK!r}))"

@@ -44,6 +44,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(train_cfg, tmp
     assert weights and all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
 
 
+@pytest.mark.slow  # starts a process
 def test_a_run_that_runs_away_while_finite_stops_before_saving_it(tmp_path: Path) -> None:
     # Learning rates of 1e3: losses reach 1e20 and weights ~1e4 within the first epoch, every value finite.
     data = tmp_path / "data"

@@ -46,6 +46,7 @@ def noise_like(images: np.ndarray) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, images.shape, dtype=np.uint8)
 
 
+@pytest.mark.slow  # starts a process
 def test_the_cli_scores_an_npz_and_prints_its_protocol(dataset, tmp_path: Path) -> None:
     data_dir, images, _ = dataset
     np.savez(tmp_path / "real.npz", images=images)
@@ -137,6 +138,7 @@ def test_samples_of_another_size_need_a_classifier_of_that_size(dataset, tmp_pat
         evaluate_file(data_dir, tmp_path / "small.npz")
 
 
+@pytest.mark.slow  # starts a process
 def test_the_cli_refuses_a_wrong_combination_in_one_line(tmp_path: Path) -> None:
     result = run_cli("src.evaluate", "samples=x.npz", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr

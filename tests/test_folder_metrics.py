@@ -35,6 +35,7 @@ def test_the_test_split_is_a_share_of_each_class_and_the_classifier_never_learns
         folder(tmp_path / "images", test_share=1.0)
 
 
+@pytest.mark.slow  # starts a process
 def test_train_classifier_on_a_folder_with_classes(tmp_path: Path) -> None:
     images = write_image_folder(tmp_path / "images", per_class=10)
     done = run_cli("src.train_classifier", "data=folder", f"data.path={images}", f"paths.data_dir={tmp_path / 'data'}",
@@ -46,6 +47,7 @@ def test_train_classifier_on_a_folder_with_classes(tmp_path: Path) -> None:
     assert f"-> {path}" in done.stdout and not list(images.rglob("*.pt"))  # nothing written among the user's images
 
 
+@pytest.mark.slow  # starts a process
 def test_a_folder_without_classes_is_told_what_measure_exists(tmp_path: Path) -> None:
     images = tmp_path / "flat"
     images.mkdir()
@@ -65,6 +67,7 @@ def test_a_folder_without_classes_is_told_what_measure_exists(tmp_path: Path) ->
     assert measured.returncode == 2 and measured.stderr == done.stderr, measured.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_a_gan_on_a_folder_is_measured_in_training_and_by_evaluate(tmp_path: Path) -> None:
     """The whole path a user takes with their own images: classifier, a run with metrics on, src.evaluate."""
     images = write_image_folder(tmp_path / "images", per_class=24)
@@ -85,6 +88,7 @@ def test_a_gan_on_a_folder_is_measured_in_training_and_by_evaluate(tmp_path: Pat
     assert {"fid_domain", "precision_domain", "classes_covered_domain"} <= names
 
 
+@pytest.mark.slow  # starts a process
 def test_the_suggested_classifier_command_pastes_for_a_folder_with_spaces(tmp_path: Path) -> None:
     import re
     import subprocess

@@ -119,6 +119,7 @@ def make(run: Path, out: Path, *overrides: str) -> Path:
     return generate(compose_config("generate", [f"ckpt_path={run}", f"output_dir={out}", *overrides]))
 
 
+@pytest.mark.slow  # starts a process
 def test_interpolate_writes_png_gif_and_npz_whose_ends_are_grid_samples(runs, tmp_path: Path) -> None:
     grid = np.load(make(runs["plain"], tmp_path / "grid", "num_samples=6", "seed=4", "batch_size=1") / "samples.npz")
     out = cli(runs["plain"], tmp_path / "walk", "mode=interpolate", "interpolation.paths=3", "interpolation.steps=5",
@@ -152,6 +153,7 @@ def test_output_depends_on_the_seed_not_on_the_batch_size(runs, tmp_path: Path) 
     assert np.abs(other["images"].astype(int) - first["images"]).max() > 1
 
 
+@pytest.mark.slow  # starts a process
 def test_truncation_in_both_modes(runs, tmp_path: Path) -> None:
     grid = np.load(cli(runs["plain"], tmp_path / "grid", "num_samples=8", "truncation=0.5") / "samples.npz")
     assert grid["images"].shape == (8, 1, 28, 28) and np.abs(grid["latents"]).max() <= 0.5
@@ -176,6 +178,7 @@ def test_a_conditional_run_interpolates_with_the_class_fixed(runs, tmp_path: Pat
     assert labels == sorted(labels) and len(set(labels)) > 1  # one class a path, in proportion to the training data
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize(
     ("override", "expected"),
     [

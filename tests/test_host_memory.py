@@ -35,6 +35,7 @@ def page_faults(mode: str) -> int:
     return int(done.stdout)
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_freed_blocks_are_reused_not_faulted_in_again() -> None:
     default, kept = page_faults("default"), page_faults("keep")

@@ -56,6 +56,7 @@ def limit_file_size(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+@pytest.mark.slow  # starts a process
 def test_a_checkpoint_that_cannot_be_written_stops_with_one_line_and_keeps_the_previous_one(tmp_path: Path) -> None:
     data_dir, run = tmp_path / "data", tmp_path / "run"
     write_mnist(data_dir)
@@ -79,6 +80,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_one_line_and_keeps_the_p
     assert last.read_bytes() == before and not list(run.rglob("*.tmp"))
 
 
+@pytest.mark.slow  # starts a process
 def test_samples_that_cannot_be_written_keep_the_previous_npz(tmp_path: Path) -> None:
     run = Path(shutil.copytree(ROOT / "tests" / "assets" / "run_from_main_3f56ba1", tmp_path / "run"))
     generate = [sys.executable, "-m", "src.generate", f"ckpt_path={run}"]
@@ -115,6 +117,7 @@ def test_a_full_disk_before_the_first_byte_claims_no_size(tmp_path: Path, monkey
     assert "no space left on device (" in str(failed.value) and "needs" not in str(failed.value)
 
 
+@pytest.mark.slow  # starts a process
 def test_a_full_disk_under_the_tensorboard_logs_is_one_line(tmp_path: Path) -> None:
     write_mnist(tmp_path / "data")
     run = tmp_path / "run"

@@ -46,6 +46,7 @@ def test_every_logger_config_is_tested() -> None:
     assert set(group_options("logger")) == TESTED, "a new conf/logger/ file needs a test here"
 
 
+@pytest.mark.slow  # starts a process
 def test_many_writes_tensorboard_and_csv_and_the_hparams_table(mnist_dir: Path, tmp_path: Path) -> None:
     run = train_with("many", tmp_path / "run", mnist_dir)
 
@@ -80,6 +81,7 @@ def test_many_writes_tensorboard_and_csv_and_the_hparams_table(mnist_dir: Path, 
     assert started["loss"].string_value == "bce"
 
 
+@pytest.mark.slow  # starts a process
 def test_wandb_runs_offline_in_each_run_folder_of_a_sweep(mnist_dir: Path, tmp_path: Path) -> None:
     """Two jobs in one process (Hydra's basic launcher): each gets its own wandb run, not the first job's."""
     done = run_cli("src.train", "-m", "logger=wandb", *TINY, f"paths.data_dir={mnist_dir}",
@@ -95,6 +97,7 @@ def test_wandb_runs_offline_in_each_run_folder_of_a_sweep(mnist_dir: Path, tmp_p
         assert grids, "the sample grids did not reach wandb"
 
 
+@pytest.mark.slow  # starts a process
 def test_mlflow_keeps_a_file_store_in_the_run_folder(mnist_dir: Path, tmp_path: Path) -> None:
     run = train_with("mlflow", tmp_path / "run", mnist_dir)
     (store,) = (p.parent for p in (run / "mlruns").glob("*/*/meta.yaml"))

@@ -104,6 +104,7 @@ def test_presets_compose_for_every_model() -> None:
             assert cfg.model.loss._target_.endswith(loss) and cfg.model.n_critic == n_critic, (preset, model)
 
 
+@pytest.mark.slow  # starts a process
 def test_a_loss_sweep_completes_with_its_summary(tmp_path: Path, data_dir: Path) -> None:
     result = run_cli("src.train", "-m", "loss=bce,hinge,lsgan", "model=mlp_gan", "model.generator.width=8",
                      "max_batches=2", "data.batch_size=8", "data.num_workers=0", "~logger",

@@ -56,6 +56,7 @@ def test_readme_command_composes(command: str) -> None:
     compose_config(name, overrides)  # raises on an unknown key, option or group
 
 
+@pytest.mark.slow  # starts a process
 def test_the_cpu_only_install_in_readme_installs_torch_from_that_index_first() -> None:
     import subprocess
 

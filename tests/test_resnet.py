@@ -167,6 +167,7 @@ def test_sngan_resnet_preset_is_the_papers_recipe() -> None:
     assert compose_config("train", ["experiment=sngan_resnet", "model=resnet48"]).model.image_size == 48
 
 
+@pytest.mark.slow  # starts a process
 def test_sngan_resnet_preset_trains_conditional_in_bf16_through_the_cli(tmp_path: Path) -> None:
     """python -m src.train experiment=sngan_resnet (hinge, spectral norm, 5 D steps, linear decay) with class
     BatchNorm in G, the projection D and bf16 autocast."""

@@ -33,6 +33,7 @@ def groups(checkpoint: Path) -> list[dict]:
     return [state["param_groups"][0] for state in states]
 
 
+@pytest.mark.slow  # starts a process
 def test_learning_rate_and_betas_given_on_resume_take_effect(data_dir: Path, tmp_path: Path) -> None:
     last = trained(data_dir, tmp_path / "run")
     resumed = run_cli("src.train", f"resume={tmp_path / 'run'}", "max_batches=3", "model.lr_g=1e-3",
@@ -47,6 +48,7 @@ def test_learning_rate_and_betas_given_on_resume_take_effect(data_dir: Path, tmp
     assert again.returncode == 0 and "[resume] the configured optimizer" not in again.stdout + again.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_a_resume_says_the_runs_own_choices(data_dir: Path, tmp_path: Path) -> None:
     trained(data_dir, tmp_path / "run", "loss=lsgan")
     resumed = run_cli("src.train", f"resume={tmp_path / 'run'}", "max_batches=3", "augment=diffaugment")
@@ -58,6 +60,7 @@ def test_a_resume_says_the_runs_own_choices(data_dir: Path, tmp_path: Path) -> N
                          "max_batches=3"), config
 
 
+@pytest.mark.slow  # starts a process
 def test_a_scheduled_rate_is_rescaled_where_it_stands(data_dir: Path, tmp_path: Path) -> None:
     last = trained(data_dir, tmp_path / "run", "scheduler=linear_decay")
     # the restored schedule goes on from where it stands, from the new base rate
@@ -67,6 +70,7 @@ def test_a_scheduled_rate_is_rescaled_where_it_stands(data_dir: Path, tmp_path: 
     assert groups(last)[1]["initial_lr"] == 4e-4
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize(("override", "message"), [
     ("seed=7", "seed can't change when a run continues (the random streams continue from the checkpoint): the run "
                "has seed=42, this command seed=7"),
@@ -83,6 +87,7 @@ def test_what_a_run_cannot_change_is_refused_in_one_line(data_dir: Path, tmp_pat
     assert "Traceback" not in refused.stderr and last.read_bytes() == before
 
 
+@pytest.mark.slow  # starts a process
 def test_resuming_a_finished_run_says_so_and_changes_nothing(data_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     trained(data_dir, run)
@@ -95,6 +100,7 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(data_dir: Path, tmp
     assert all(path.read_bytes() == data for path, data in files.items())
 
 
+@pytest.mark.slow  # starts a process
 def test_a_refused_or_failed_resume_changes_nothing_a_later_resume_reads(data_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     trained(data_dir, run)

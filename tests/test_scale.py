@@ -84,6 +84,7 @@ def test_compile_trains_and_keeps_plain_state_dict_keys(train_cfg, objective: st
     assert not any("_orig_mod" in k for k in ckpt["state_dict"])
 
 
+@pytest.mark.slow  # starts a process
 def test_multirun_gives_a_folder_per_job_and_a_summary(tmp_path: Path) -> None:
     write_mnist(tmp_path / "data", n_train=32)
     result = run_cli("src.train", "-m", "model=mlp_gan", "model.lr_g=1e-4,2e-4", "max_batches=2", "data.batch_size=8",
@@ -98,6 +99,7 @@ def test_multirun_gives_a_folder_per_job_and_a_summary(tmp_path: Path) -> None:
     assert "| 1 | 0.0002 | COMPLETED | " in (tmp_path / "sweep/summary.md").read_text()
 
 
+@pytest.mark.slow  # starts a process
 def test_multirun_with_ddp_stops_with_a_pointer_to_slurm(tmp_path: Path) -> None:
     result = run_cli("src.train", "-m", "trainer=ddp_cpu", "model.lr_g=1e-4,2e-4", f"hydra.sweep.dir={tmp_path}",
                      cwd=tmp_path)

@@ -22,6 +22,7 @@ from tests.conftest import ROOT, child_env
 PROCESSES = 3
 
 
+@pytest.mark.slow  # starts a process
 def test_jobs_started_together_on_an_empty_data_folder_all_train_and_prepare_it_once(tmp_path: Path) -> None:
     source, data_dir = write_idx_gz(tmp_path / "debian-fashion-mnist"), tmp_path / "data"
     env = child_env()

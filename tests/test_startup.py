@@ -35,16 +35,19 @@ def imported(module: str, args: list[str], watched: tuple[str, ...], cwd=ROOT) -
     return ast.literal_eval(last.removeprefix("imported:"))
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"], ["model=mlp_gan", "--cfg", "job"]],
                          ids=["help", "cfg", "cfg with an override"])
 def test_what_answers_without_training_imports_neither_torch_nor_lightning(args: list[str]) -> None:
     assert imported("src.train", args, ("torch", "lightning")) == []
 
 
+@pytest.mark.slow  # starts a process
 def test_a_refused_typo_imports_neither_torch_nor_lightning(tmp_path) -> None:
     assert imported("src.train", ["max_batch=3", f"hydra.run.dir={tmp_path}"], ("torch", "lightning")) == []
 
 
+@pytest.mark.slow  # starts a process
 def test_a_run_imports_no_optional_package_its_config_does_not_use(tmp_path) -> None:
     from src.data.synthetic import write_mnist
 
@@ -101,6 +104,7 @@ def test_the_typo_check_composes_only_when_the_files_cannot_rule_a_typo_out(monk
     assert bool(calls) == composes
 
 
+@pytest.mark.slow  # starts a process
 def test_start_up_pauses_the_collector_then_freezes_what_it_made_once() -> None:
     """Once only: a second job of a sweep must not freeze (and so never free) what the first one left."""
     snippet = ("import gc; from src.run.cli import pause_gc, resume_gc; pause_gc(); paused = not gc.isenabled(); "
@@ -110,6 +114,7 @@ def test_start_up_pauses_the_collector_then_freezes_what_it_made_once() -> None:
     assert done.stdout.split() == ["True", "True", "True", "True"]
 
 
+@pytest.mark.slow  # starts a process
 def test_seconds_since_start_counts_from_the_command() -> None:
     snippet = "import time; time.sleep(1); import src.run.summary as s; print(s.seconds_since_start())"
     start = time.perf_counter()

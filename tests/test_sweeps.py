@@ -26,6 +26,7 @@ def classified_data(tmp_path: Path) -> Path:
     return data_dir
 
 
+@pytest.mark.slow  # starts a process
 def test_optuna_runs_two_trials_on_the_returned_domain_fid(tmp_path: Path) -> None:
     data_dir = classified_data(tmp_path)
     sweep = tmp_path / "sweep"

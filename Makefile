@@ -8,7 +8,7 @@ ARGS ?=
 # torchvision from PyTorch's CPU-only index first (PyPI's Linux torch pulls ~3 GB of CUDA libraries).
 TORCH_INDEX ?=
 
-.PHONY: help install train test lint generate tensorboard readme-picture bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-gpu gpu-wheels data-fashion clean
+.PHONY: help install train test lint generate tensorboard readme-picture bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-mirror bench-gpu gpu-wheels data-fashion clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -66,6 +66,9 @@ bench-backbones: install  ## ResNets vs DCGANs on MNIST, Fashion-MNIST and a 3,0
 
 bench-alpha: install  ## transparent icons and a plain folder, trained before and after alpha compositing -> benchmarks/quality.md (~40 min); needs make data-fashion or ARGS="--rows icons"
 	$(PY) -m benchmarks.bench_alpha $(ARGS)
+
+bench-mirror: install  ## an RGB icon folder with and without data.mirror=true, 2 seeds -> benchmarks/quality.md + docs/mirror_grids.png (~40 min)
+	$(PY) -m benchmarks.bench_mirror $(ARGS)
 
 bench-gpu: install  ## on a CUDA GPU: project eager/captured vs the plain loop, start-up, compile check, 10k-sample evaluation -> benchmarks/gpu.md (<8 min)
 	$(PY) -m benchmarks.bench_gpu $(ARGS)

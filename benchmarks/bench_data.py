@@ -3,12 +3,21 @@
 Each measurement builds the DataModule from the app's own configs (conf/data/*.yaml), iterates its training loader
 for a fixed number of batches after a short warm-up, and includes the batch-wise resize and normalisation
 (`on_after_batch_transfer`), so both paths end at the same float batches the model receives.
+
+`--train` (`make bench-data ARGS=--train`) instead times training as users run it on the same folder,
+`python -m src.train model=mlp_gan data=folder data.path=<folder> max_batches=N` per item (`data.in_memory=false`)
+against decoded (the default), every default on (logger, progress bar, checkpoints, grids, metrics); the modes take
+turns run by run, and each run's own closing `[done]` line gives its training time. It writes the section
+TRAIN_SECTION of benchmarks/data.md and keeps the rest.
 """
 
 import argparse
 import datetime
 import os
 import platform
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,12 +32,18 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 import src  # noqa: F401  (registers the config resolvers)
+from benchmarks.sections import write_section
 from src.core.atomic_io import human_size
 from src.data import decoded_cache
 from src.data.base import ImageDataModule
 from src.data.synthetic import write_cifar10
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = str(ROOT / "conf")
+TRAIN_SECTION = "## Training as users run it: a folder per item against decoded"
+DONE = re.compile(r"\[done\] (\d+) batches of max_batches=\d+, this session (?:(\d+) min )?(\d+) s, "
+                  r"first batch ([\d.]+) s after the command")
+TRAIN_MODES = {"false": "per item (data.in_memory=false, 2 workers)", "true": "decoded (default)"}
 
 
 def datamodule(name: str, overrides: list[str]) -> ImageDataModule:
@@ -138,6 +153,82 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def train_once(folder: Path, in_memory: str, batches: int, work: Path) -> dict[str, float]:
+    """One `python -m src.train model=mlp_gan data=folder ...` as a user types it (its store beside the runs): the
+    process's wall seconds and what its closing line says (batches, training seconds, first batch)."""
+    run = work / f"run_{in_memory}_{time.monotonic_ns()}"
+    command = [sys.executable, "-m", "src.train", "model=mlp_gan", "data=folder", f"data.path={folder}",
+               f"data.in_memory={in_memory}", f"max_batches={batches}", f"paths.data_dir={work / 'store'}",
+               f"hydra.run.dir={run}"]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    match = DONE.search(done.stdout + done.stderr)
+    if done.returncode != 0 or match is None:
+        sys.exit(f"{' '.join(command)} exited {done.returncode} without its [done] line:\n{done.stderr[-2000:]}")
+    count, minutes, secs, first = match.groups()
+    session = int(minutes or 0) * 60 + int(secs)
+    return {"wall": wall, "session": session, "batches_per_s": int(count) / session, "first_batch": float(first)}
+
+
+def train_runs(folder: Path, batches: int, repeats: int, work: Path) -> tuple[dict[str, list[dict]], dict]:
+    """`repeats` runs of each mode, taking turns (the order flips every repetition, so neither mode always follows
+    the other), after one untimed decoded run: it builds the cache, as a user's first run does (the folder was just
+    written, so the page cache holds its files for the per-item runs)."""
+    first = train_once(folder, "true", batches, work)
+    runs: dict[str, list[dict]] = {mode: [] for mode in TRAIN_MODES}
+    for k in range(repeats):
+        for mode in (list(TRAIN_MODES) if k % 2 == 0 else list(TRAIN_MODES)[::-1]):
+            runs[mode].append(train_once(folder, mode, batches, work))
+            print(mode, {key: round(v, 2) for key, v in runs[mode][-1].items()}, flush=True)
+    return runs, first
+
+
+def spread(values: list[float], digits: int) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def train_report(args: argparse.Namespace) -> None:
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_folder(Path(tmp) / "images", args.folder_images, args.folder_size)
+        runs, first = train_runs(folder, args.train_batches, args.repeats, Path(tmp))
+    loads = f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
+    median = {mode: statistics.median(r["batches_per_s"] for r in rs) for mode, rs in runs.items()}
+    rows = []
+    for mode, rs in runs.items():
+        ratio = f"{median[mode] / median['false']:.1f}x" if mode != "false" else ""
+        rows.append(f"| {TRAIN_MODES[mode]} | {spread([r['batches_per_s'] for r in rs], 1)} | "
+                    f"{spread([r['session'] for r in rs], 0)} | {spread([r['wall'] for r in rs], 1)} | "
+                    f"{spread([r['first_batch'] for r in rs], 1)} | {ratio} |")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [
+        TRAIN_SECTION, "",
+        f"- command: `make bench-data ARGS=\"{' '.join(sys.argv[1:])}\"`; each run is `python -m src.train "
+        f"model=mlp_gan data=folder data.path=<folder> data.in_memory=<true|false> max_batches={args.train_batches}` "
+        "(every default on: TensorBoard logger, progress bar, checkpoints, sample grids, training metrics; "
+        "mlp_gan's model.image_size=28, so both paths resize the 64 px images to 28 px)",
+        f"- folder: {args.folder_images:,} random {args.folder_size}x{args.folder_size} RGB JPEGs in 4 class folders "
+        "(the data-path rows' folder)",
+        f"- machine: {cores} CPU cores (nproc), {cpu_model()}, CPU only; torch {torch.__version__}; "
+        f"**shared with other engineers' jobs while it ran** (1-minute load average {loads}); date "
+        f"{datetime.datetime.now().isoformat(timespec='minutes')}",
+        f"- {args.repeats} timed runs per mode, the modes taking turns run by run (order flipped every repetition) so "
+        "that load from other jobs hits both alike; before them one untimed decoded run, which decoded the folder "
+        f"into its cache (its training took {first['session']} s against "
+        f"{runs['true'][0]['session']} s for the first timed decoded run)",
+        "- batches/s: the run's own closing line, `[done] N batches of max_batches=N, this session T s` (T: "
+        "`trainer.fit`, so it includes loading the cache or starting the workers, whole seconds); process: the "
+        "command's wall time, start-up and closing included; first batch: from the same line. Median (min-max)",
+        "",
+        "| mode | batches/s | training s (closing line) | process s | first batch s | decoded / per item |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *rows, "",
+    ]
+    write_section(Path(args.out), TRAIN_SECTION, "\n".join(lines))
+    print("\n".join(lines))
+
+
 LABELS = {"true": "in memory (fast)", "mapped": "memory-mapped (page cache warm)"}
 
 
@@ -155,7 +246,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where batches end up (cuda: the in-memory data lives there)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument("--out", default="benchmarks/data.md")
+    parser.add_argument("--train", action="store_true", help="time src.train on the folder per item and decoded "
+                        "instead (the section 'Training as users run it')")
+    parser.add_argument("--train-batches", type=int, default=150, help="max_batches of each --train run")
     args = parser.parse_args()
+    if args.train:
+        train_report(args)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -220,7 +317,9 @@ def write_report(path: Path, rows: list[tuple], notes: list[str], args: argparse
         *[f"| {' | '.join(row)} |" for row in rows],
         "",
     ]
-    path.write_text("\n".join(lines))
+    old = path.read_text() if path.is_file() else ""
+    kept = old[old.index(TRAIN_SECTION):] if TRAIN_SECTION in old else ""  # --train's section stays
+    path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
     print(f"wrote {path}")
 
 

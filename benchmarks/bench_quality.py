@@ -300,7 +300,7 @@ def write_report(path: Path, args: argparse.Namespace, results: list[Result], fo
         "a per-sample gradient penalty is not defined through batch statistics); every other row keeps the "
         "default D, BatchNorm included, also with spectral norm. wgan + gp here keeps n_critic 1 and Adam (0.5, "
         "0.999) like the other rows, not the paper's 5 critic steps and (0, 0.9) (`experiment=wgan_gp`)",
-        "- metrics (domain extractor, see README \"Measuring quality\"): fid_domain and kid_domain are FID/KID on the "
+        "- metrics (domain extractor, see docs/quality.md): fid_domain and kid_domain are FID/KID on the "
         "dataset classifier's 64-d features (lower is better; not comparable with Inception FIDs from papers); "
         "classes covered = classes the samples give at least 10% of their real share; class KL = KL of the "
         "samples' predicted class histogram to the real one (lower is better)",

@@ -1,4 +1,4 @@
-"""The floors of src/ (README "Layout"): an import never points up a floor, nor sideways between two packages of one
+"""The floors of src/ (docs/layout.md): an import never points up a floor, nor sideways between two packages of one
 floor below the top, function-level imports included. Six floors, as measured: each package sits one above the
 highest it imports."""
 

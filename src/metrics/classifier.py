@@ -58,7 +58,7 @@ def without_labels(datamodule) -> str:
     """What to do when a dataset has no classes to learn a domain classifier from (a flat image folder)."""
     return (f"{datamodule.command_line} has no class subfolders, so there are no labels to train a domain classifier "
             "on, and this template has no other offline measure for unlabelled images: measure with Inception-v3 "
-            "(metrics=inception metrics.inception_weights=<its weights file>, see README 'Measuring quality'), or "
+            "(metrics=inception metrics.inception_weights=<its weights file>, see docs/quality.md), or "
             "sort the images into one subfolder per class and train one with python -m src.train_classifier "
             f"{datamodule.command_line}")
 

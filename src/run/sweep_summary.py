@@ -84,8 +84,8 @@ def markdown(records: list[dict]) -> str:
     if not quality and any(r["status"] == "COMPLETED" for r in records):
         lines += ["", "No quality column: no job could measure its metrics.monitor at its end; a job's train.log says "
                   "why in its `[metrics]` line (usually: the dataset has no domain classifier yet; `python -m "
-                  "src.train_classifier data=<dataset> model.image_size=<size>` trains one, see README 'Measuring "
-                  "quality')."]
+                  "src.train_classifier data=<dataset> model.image_size=<size>` trains one, see "
+                  "docs/quality.md)."]
     return "\n".join(lines) + "\n"
 
 

@@ -67,6 +67,9 @@ bench-backbones: install  ## ResNets vs DCGANs on MNIST, Fashion-MNIST and a 3,0
 bench-alpha: install  ## transparent icons and a plain folder, trained before and after alpha compositing -> benchmarks/quality.md (~40 min); needs make data-fashion or ARGS="--rows icons"
 	$(PY) -m benchmarks.bench_alpha $(ARGS)
 
+bench-budgets: install  ## what a CPU budget buys: one default run on 3,000 colour icons in 4 classes, grids + fid_domain at 500/1,000/2,000 batches -> benchmarks/quality.md, docs/rgb_folder_budgets.png; ARGS="--train-minutes 40" caps it
+	$(PY) -m benchmarks.bench_budgets $(ARGS)
+
 bench-mirror: install  ## an RGB icon folder with and without data.mirror=true, 2 seeds -> benchmarks/quality.md + docs/mirror_grids.png (~40 min)
 	$(PY) -m benchmarks.bench_mirror $(ARGS)
 

@@ -8,7 +8,7 @@ ARGS ?=
 # torchvision from PyTorch's CPU-only index first (PyPI's Linux torch pulls ~3 GB of CUDA libraries).
 TORCH_INDEX ?=
 
-.PHONY: help install train test lint generate tensorboard readme-picture bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-mirror bench-gpu gpu-wheels data-fashion clean
+.PHONY: help install train test lint generate tensorboard readme-picture bench bench-data bench-metrics bench-ema bench-quality bench-default bench-backbones bench-alpha bench-budgets bench-mirror bench-gpu gpu-wheels data-fashion clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24

@@ -197,8 +197,8 @@ def train_report(args: argparse.Namespace) -> None:
     median = {mode: statistics.median(r["batches_per_s"] for r in rs) for mode, rs in runs.items()}
     rows = []
     for mode, rs in runs.items():
-        ratio = f"{median[mode] / median['false']:.1f}x" if mode != "false" else ""
-        rows.append(f"| {TRAIN_MODES[mode]} | {spread([r['batches_per_s'] for r in rs], 1)} | "
+        ratio = f"{median[mode] / median['false']:.2f}x" if mode != "false" else ""
+        rows.append(f"| {TRAIN_MODES[mode]} | {spread([r['batches_per_s'] for r in rs], 2)} | "
                     f"{spread([r['session'] for r in rs], 0)} | {spread([r['wall'] for r in rs], 1)} | "
                     f"{spread([r['first_batch'] for r in rs], 1)} | {ratio} |")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -168,6 +168,8 @@ def score(args: argparse.Namespace, budgets: list[int], icons: Path, run_dir: Pa
                   "The run's fixed-noise grids (`samples/batch_<batches>.png`), left to right"
                   + (f"; {', '.join(f'{b:,}' for b in unscored)} batches: grid only (no checkpoint kept there)"
                      if unscored else "") + "."]
+    lines += ["", "Stages (each a command of its own; `--phase score` scores them later): "
+              + "; ".join(f"`{r['command']}` ({r['seconds'] / 60:.1f} min)" for r in rows)]
     text = "\n".join(lines) + "\n"
     (logs / "results.json").write_text(json.dumps(rows, indent=2, default=str))
     write_section(Path(args.out), SECTION, text)

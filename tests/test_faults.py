@@ -39,13 +39,17 @@ def kept_files(run: Path) -> dict[Path, bytes]:
 
 def test_ctrl_c_while_generating_is_one_line_and_exit_130(tmp_path: Path) -> None:
     run, _ = finished_run(tmp_path)
-    command = [sys.executable, "-m", "src.generate", f"ckpt_path={run}", "num_samples=100000000", "batch_size=10",
+    # ~300 MB of noise and images, sampled 10 at a time: tens of seconds, so the signal arrives while it samples
+    command = [sys.executable, "-m", "src.generate", f"ckpt_path={run}", "num_samples=300000", "batch_size=10",
                f"output_dir={tmp_path / 'samples'}"]
     generating = subprocess.Popen(command, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   env=child_env())
-    time.sleep(6)  # sampling, or still starting on a busy machine: one line either way
-    generating.send_signal(signal.SIGINT)
-    _, err = generating.communicate(timeout=120)
+    try:
+        time.sleep(6)  # sampling, or still starting on a busy machine: one line either way
+        generating.send_signal(signal.SIGINT)
+        _, err = generating.communicate(timeout=120)
+    finally:
+        generating.kill()
     assert generating.returncode in (130, -signal.SIGINT) and "Traceback" not in err, err[-3000:]  # 130 in a shell
     assert err.strip().splitlines()[-1].startswith("stopped by SIGINT (Ctrl-C) before it finished: "), err[-3000:]
 

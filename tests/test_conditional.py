@@ -98,7 +98,7 @@ def test_labels_flow_from_every_datamodule(data: str, data_dir: Path, tmp_path: 
     datamodule.setup("fit")
     images, labels = next(iter(datamodule.train_dataloader()))
     num_classes = int(cfg.data.num_classes)
-    assert num_classes == (2 if data == "folder" else 10)  # the folder has two class subfolders
+    assert num_classes == (2 if data in ("folder", "streaming") else 10)  # the folder (and its chunks): 2 classes
     assert labels.dtype == torch.long and len(labels) == len(images) and 0 <= labels.min() <= labels.max() < num_classes
     shares = datamodule.label_distribution()
     assert shares.shape == (num_classes,) and float(shares.sum()) == pytest.approx(1.0) and (shares > 0).all()

@@ -39,8 +39,8 @@ def kept_files(run: Path) -> dict[Path, bytes]:
 
 def test_ctrl_c_while_generating_is_one_line_and_exit_130(tmp_path: Path) -> None:
     run, _ = finished_run(tmp_path)
-    # ~300 MB of noise and images, sampled 10 at a time: tens of seconds, so the signal arrives while it samples
-    command = [sys.executable, "-m", "src.generate", f"ckpt_path={run}", "num_samples=300000", "batch_size=10",
+    # ~300 MB of noise and images, sampled one at a time: tens of seconds, so the signal arrives while it samples
+    command = [sys.executable, "-m", "src.generate", f"ckpt_path={run}", "num_samples=300000", "batch_size=1",
                f"output_dir={tmp_path / 'samples'}"]
     generating = subprocess.Popen(command, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   env=child_env())

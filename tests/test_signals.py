@@ -73,7 +73,7 @@ def test_a_signal_stops_at_the_batch_end_with_a_checkpoint_and_the_run_continues
         bin_dir.mkdir()
         (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'scontrol.log'}\n")
         (bin_dir / "scontrol").chmod(0o755)
-        env = {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}:/usr/bin:/bin"}
+        env = {"SLURM_JOB_ID": "4242", "PATH": f"{bin_dir}:{child_env()['PATH']}"}
     status, output = finish(start(*overrides, *signal_at(STOP_AT, signum), f"hydra.run.dir={run}", env=env))
 
     assert status == 128 + signum, output[-3000:]  # 143, 130, 138: not Lightning's 0

@@ -42,8 +42,9 @@ def test_ctrl_c_while_generating_is_one_line_and_exit_130(tmp_path: Path) -> Non
     # ~300 MB of noise and images, sampled one at a time: tens of seconds, so the signal arrives while it samples
     command = [sys.executable, "-m", "src.generate", f"ckpt_path={run}", "num_samples=300000", "batch_size=1",
                f"output_dir={tmp_path / 'samples'}"]
+    # as from a terminal: a runner started in the background (nohup, CI) passes SIGINT on ignored
     generating = subprocess.Popen(command, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=child_env())
+                                  env=child_env(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(6)  # sampling, or still starting on a busy machine: one line either way
         generating.send_signal(signal.SIGINT)
